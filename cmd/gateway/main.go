@@ -1,0 +1,13 @@
+// Command gateway is Caddy with Taxiway's auth module: the same binary that
+// `xcaddy build --with github.com/taxiway/taxiway=.` produces.
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+func main() {
+	caddycmd.Main()
+}

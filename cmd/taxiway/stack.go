@@ -1,0 +1,4 @@
+package main
+
+// stackCommands span the parts: migrate, sync, local.
+func stackCommands() []command { return nil }

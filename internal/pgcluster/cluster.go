@@ -1,0 +1,230 @@
+// Package pgcluster runs a private Postgres cluster from the machine's
+// Postgres binaries: for the local stack (`make run`) and for tests. The
+// cluster listens only on a Unix socket inside its own 0700 data folder, so
+// no other local user can reach it and no TCP port can clash.
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Superuser is the role initdb creates; the local stack and tests connect as it.
+const Superuser = "taxiway"
+
+// Options says where the cluster lives and how it is tuned.
+type Options struct {
+	// DataDir holds the cluster; it is created and initialised when empty,
+	// and reused as it is otherwise.
+	DataDir string
+	// Fast turns off durability (fsync, synchronous commit) for tests.
+	Fast bool
+	// LogPath receives the server's output; empty means DataDir + ".log".
+	LogPath string
+}
+
+// Cluster is a running Postgres server owned by this process.
+type Cluster struct {
+	dataDir string
+	cmd     *exec.Cmd
+	done    chan error
+}
+
+// BinDir finds the directory holding initdb and postgres: $TAXIWAY_PG_BIN,
+// then the newest /usr/lib/postgresql/*/bin, then $PATH.
+func BinDir() (string, error) {
+	if d := os.Getenv("TAXIWAY_PG_BIN"); d != "" {
+		return d, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("postgres server binaries not found: install them (Debian: apt-get install -y postgresql) or set TAXIWAY_PG_BIN")
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// Start initialises the cluster if needed and starts it, waiting until it
+// accepts connections. When the caller is root, the server runs as the
+// unprivileged "postgres" user, since Postgres refuses to run as root.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving data folder: %w", err)
+	}
+	cred, err := serverCredential()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data folder: %w", err)
+	}
+	if cred != nil {
+		// The parent must be traversable by the server's user.
+		if err := os.Chown(dataDir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("handing data folder to the postgres user: %w", err)
+		}
+		if err := os.Chmod(filepath.Dir(dataDir), 0o755); err != nil {
+			return nil, fmt.Errorf("opening the data folder's parent to the postgres user: %w", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		args := []string{"-D", dataDir, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--locale=C"}
+		if opts.Fast {
+			args = append(args, "--no-sync")
+		}
+		init := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), args...)
+		init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := init.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("initdb in %s: %w\n%s", dataDir, err, out)
+		}
+	}
+
+	logPath := opts.LogPath
+	if logPath == "" {
+		logPath = dataDir + ".log"
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres log: %w", err)
+	}
+	args := []string{"-D", dataDir,
+		"-c", "listen_addresses=",
+		"-c", "unix_socket_directories=" + dataDir,
+		"-c", "unix_socket_permissions=0700",
+		"-c", "max_connections=200",
+	}
+	if opts.Fast {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Pdeathsig stops the server if this process dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting postgres: %w", err)
+	}
+	c := &Cluster{dataDir: dataDir, cmd: cmd, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait(); logFile.Close() }()
+
+	if err := c.waitReady(ctx); err != nil {
+		_ = c.Stop()
+		tail, _ := os.ReadFile(logPath)
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		return nil, fmt.Errorf("waiting for postgres in %s: %w\n%s", dataDir, err, tail)
+	}
+	return c, nil
+}
+
+// serverCredential is nil when the caller may run Postgres itself, and the
+// postgres user's identity when the caller is root.
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root needs an unprivileged 'postgres' user for the server (installing Debian's postgresql package creates it): %w", err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return fmt.Errorf("postgres exited: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// URL is a connection string for database db as the superuser.
+func (c *Cluster) URL(db string) string {
+	q := url.Values{"host": {c.dataDir}, "user": {Superuser}}
+	return "postgres:///" + url.PathEscape(db) + "?" + q.Encode()
+}
+
+// EnsureDatabase creates database db unless it exists.
+func (c *Cluster) EnsureDatabase(ctx context.Context, db string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return fmt.Errorf("looking up database %s: %w", db, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		return fmt.Errorf("creating database %s: %w", db, err)
+	}
+	return nil
+}
+
+// Stop shuts the server down fast (active transactions are rolled back,
+// committed data is kept) and waits for it to exit.
+func (c *Cluster) Stop() error {
+	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signalling postgres: %w", err)
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return err
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		return errors.New("postgres did not stop within 30s; killed")
+	}
+}
+
+// DataDir is where the cluster keeps its files and its socket.
+func (c *Cluster) DataDir() string { return c.dataDir }
