@@ -1,0 +1,83 @@
+package caddymodule
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the module's Prometheus series, in Caddy's per-config
+// registry. Several taxii_auth handlers in one config share them.
+type metrics struct {
+	attempts        *prometheus.CounterVec   // method, result
+	cacheHits       *prometheus.CounterVec   // cache
+	cacheMisses     *prometheus.CounterVec   // cache
+	jwksRefreshes   *prometheus.CounterVec   // result
+	exchangeSeconds *prometheus.HistogramVec // result
+}
+
+// Label values of taxiway_gateway_auth_attempts_total.
+const (
+	methodBearer = "bearer"
+	methodBasic  = "basic"
+	methodNone   = "none"
+	methodSkip   = "skip"
+
+	resultOK          = "ok"
+	resultInvalid     = "invalid"
+	resultUnavailable = "unavailable"
+	resultRateLimited = "rate_limited"
+)
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "taxiway", "gateway"
+	m := &metrics{}
+	var err error
+	if m.attempts, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "auth_attempts_total",
+		Help: "Authentication attempts by method (bearer, basic, none, skip) and result (ok, invalid, unavailable, rate_limited).",
+	}, []string{"method", "result"})); err != nil {
+		return nil, err
+	}
+	if m.cacheHits, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
+		Help: "Credentials found verified in the cache, by cache (basic, bearer).",
+	}, []string{"cache"})); err != nil {
+		return nil, err
+	}
+	if m.cacheMisses, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
+		Help: "Credentials not in the cache, by cache (basic, bearer).",
+	}, []string{"cache"})); err != nil {
+		return nil, err
+	}
+	if m.jwksRefreshes, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "jwks_refreshes_total",
+		Help: "JWKS fetches by result (ok, error).",
+	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	if m.exchangeSeconds, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: ns, Subsystem: sub, Name: "exchange_duration_seconds",
+		Help:    "Time to exchange Basic credentials for a token at the token service, by result.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register adds c to reg, or returns the collector already registered under
+// the same name: a config may hold several taxii_auth handlers.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
