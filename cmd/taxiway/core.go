@@ -1,4 +1,286 @@
 package main
 
-// coreCommands are taxiicore's subcommands (filled in by the core work).
-func coreCommands() []command { return nil }
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/trustedproxy"
+	"github.com/taxiway/taxiway/taxiicore"
+)
+
+// coreCommands are taxiicore's subcommands: the server and its catalog.
+func coreCommands() []command {
+	return []command{
+		{name: "core", summary: "serve the TAXII 2.1 API (taxiicore)", run: runCore},
+		{name: "root", summary: "add, list or remove TAXII API roots", run: runRoot},
+		{name: "collection", summary: "add, list or remove TAXII collections", run: runCollection},
+		{name: "grant", summary: "add, list or remove collection grants", run: runGrant},
+	}
+}
+
+func databaseFlag(fs *flag.FlagSet) *string {
+	return fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (env TAXIWAY_DATABASE_URL; required)")
+}
+
+// openPool connects and pings with a deadline, so that an unreachable
+// database is a clear error rather than a hang.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("-database-url (or TAXIWAY_DATABASE_URL) is required")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the database URL: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the database pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	return pool, nil
+}
+
+func runCore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("core", flag.ContinueOnError)
+	def := taxiicore.DefaultConfig()
+	dbURL := databaseFlag(fs)
+	listen := fs.String("listen", envOr("TAXIWAY_CORE_LISTEN", "127.0.0.1:9010"), "TAXII API address (env TAXIWAY_CORE_LISTEN)")
+	opsListen := fs.String("ops-listen", envOr("TAXIWAY_CORE_OPS_LISTEN", "127.0.0.1:9011"), "metrics and health address (env TAXIWAY_CORE_OPS_LISTEN)")
+	proxies := fs.String("trusted-proxies", envOr("TAXIWAY_TRUSTED_PROXIES", trustedproxy.Default), "CIDRs whose identity headers are believed (env TAXIWAY_TRUSTED_PROXIES)")
+	userHeader := fs.String("user-header", envOr("TAXIWAY_USER_HEADER", def.UserHeader), "identity header with the user name (env TAXIWAY_USER_HEADER)")
+	groupsHeader := fs.String("groups-header", envOr("TAXIWAY_GROUPS_HEADER", def.GroupsHeader), "identity header with comma-separated groups (env TAXIWAY_GROUPS_HEADER)")
+	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
+	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
+	doMigrate := fs.String("migrate", envOr("TAXIWAY_MIGRATE", "false"), "apply schema migrations at start (env TAXIWAY_MIGRATE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pageSize, err := strconv.Atoi(*maxPage)
+	if err != nil {
+		return fmt.Errorf("-max-page-size %q is not an integer", *maxPage)
+	}
+	migrateOnStart, err := strconv.ParseBool(*doMigrate)
+	if err != nil {
+		return fmt.Errorf("-migrate %q is not a boolean", *doMigrate)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg := taxiicore.Config{
+		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
+		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
+	}
+
+	pool, err := openPool(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if migrateOnStart {
+		applied, err := taxiicore.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		for _, name := range applied {
+			logger.Info("applied migration", "component", taxiicore.Component, "name", name)
+		}
+	}
+	srv, err := taxiicore.New(ctx, pool, cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	api := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	ops := &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	apiLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	opsLn, err := net.Listen("tcp", *opsListen)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("listening on %s: %w", *opsListen, err)
+	}
+	logger.Info("taxiicore listening", "api", "http://"+apiLn.Addr().String(), "ops", "http://"+opsLn.Addr().String(),
+		"trusted_proxies", *proxies, "max_page_size", pageSize)
+
+	errc := make(chan error, 2)
+	go func() { errc <- api.Serve(apiLn) }()
+	go func() { errc <- ops.Serve(opsLn) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = errors.Join(api.Shutdown(sctx), ops.Shutdown(sctx))
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// subcommand splits "add|list|remove" off args.
+func subcommand(name string, args []string) (string, []string, error) {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "remove") {
+		return "", nil, fmt.Errorf("usage: taxiway %s add|list|remove [flags] (taxiway %s add -h for flags)", name, name)
+	}
+	return args[0], args[1:], nil
+}
+
+func runRoot(ctx context.Context, args []string) error {
+	verb, rest, err := subcommand("root", args)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("root "+verb, flag.ContinueOnError)
+	dbURL := databaseFlag(fs)
+	name := fs.String("name", "", "API root name, its path segment (/name/)")
+	title := fs.String("title", "", "title (add)")
+	desc := fs.String("description", "", "description (add)")
+	maxLen := fs.Int64("max-content-length", taxiicore.DefaultMaxContentLength, "largest request body in bytes (add)")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	switch verb {
+	case "add":
+		if err := taxiicore.AddAPIRoot(ctx, pool, taxiicore.APIRoot{Name: *name, Title: *title, Description: *desc, MaxContentLength: *maxLen}); err != nil {
+			return err
+		}
+		fmt.Printf("added API root /%s/\n", *name)
+	case "remove":
+		if err := taxiicore.RemoveAPIRoot(ctx, pool, *name); err != nil {
+			return err
+		}
+		fmt.Printf("removed API root /%s/\n", *name)
+	case "list":
+		roots, err := taxiicore.ListAPIRoots(ctx, pool)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tTITLE\tMAX_CONTENT_LENGTH\tDESCRIPTION")
+		for _, r := range roots {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Name, r.Title, r.MaxContentLength, r.Description)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func runCollection(ctx context.Context, args []string) error {
+	verb, rest, err := subcommand("collection", args)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("collection "+verb, flag.ContinueOnError)
+	dbURL := databaseFlag(fs)
+	root := fs.String("root", "", "API root name (add; filters list)")
+	id := fs.String("id", "", "collection id, a UUIDv4 (generated by add when empty)")
+	title := fs.String("title", "", "title (add)")
+	desc := fs.String("description", "", "description (add)")
+	alias := fs.String("alias", "", "alias, unique within the API root (add)")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	switch verb {
+	case "add":
+		c, err := taxiicore.AddCollection(ctx, pool, taxiicore.Collection{ID: *id, APIRoot: *root, Title: *title, Description: *desc, Alias: *alias})
+		if err != nil {
+			return err
+		}
+		fmt.Println(c.ID)
+	case "remove":
+		if err := taxiicore.RemoveCollection(ctx, pool, *id); err != nil {
+			return err
+		}
+		fmt.Printf("removed collection %s and its objects\n", *id)
+	case "list":
+		cols, err := taxiicore.ListCollections(ctx, pool, *root)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROOT\tID\tTITLE\tALIAS")
+		for _, c := range cols {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.APIRoot, c.ID, c.Title, c.Alias)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func runGrant(ctx context.Context, args []string) error {
+	verb, rest, err := subcommand("grant", args)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("grant "+verb, flag.ContinueOnError)
+	dbURL := databaseFlag(fs)
+	col := fs.String("collection", "", "collection id (filters list)")
+	to := fs.String("to", "", "principal: user:<name>, group:<name> or authenticated")
+	read := fs.Bool("read", false, "grant read (add)")
+	write := fs.Bool("write", false, "grant write (add)")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	switch verb {
+	case "add":
+		if err := taxiicore.SetGrant(ctx, pool, taxiicore.Grant{CollectionID: *col, Principal: *to, Read: *read, Write: *write}); err != nil {
+			return err
+		}
+		fmt.Printf("granted %s on %s: read=%t write=%t\n", *to, *col, *read, *write)
+	case "remove":
+		if err := taxiicore.RemoveGrant(ctx, pool, *col, *to); err != nil {
+			return err
+		}
+		fmt.Printf("removed the grant to %s on %s\n", *to, *col)
+	case "list":
+		grants, err := taxiicore.ListGrants(ctx, pool, *col)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "COLLECTION\tPRINCIPAL\tREAD\tWRITE")
+		for _, g := range grants {
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\n", g.CollectionID, g.Principal, g.Read, g.Write)
+		}
+		return tw.Flush()
+	}
+	return nil
+}

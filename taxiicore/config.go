@@ -1,0 +1,112 @@
+package taxiicore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/taxiway/taxiway/internal/trustedproxy"
+)
+
+// Config tunes the core. The zero value is not usable (MaxPageSize must be
+// set); start from DefaultConfig.
+type Config struct {
+	// TrustedProxies is a comma-separated list of CIDRs or addresses whose
+	// identity headers are believed (normally the gateway). Requests from any
+	// other peer are treated as anonymous and get 401. Empty means loopback
+	// only (127.0.0.0/8,::1/128).
+	TrustedProxies string
+
+	// UserHeader carries the authenticated user name set by the gateway.
+	// Empty means X-Authenticated-User.
+	UserHeader string
+
+	// GroupsHeader carries the user's groups, comma-separated. Empty means
+	// X-Authenticated-Groups.
+	GroupsHeader string
+
+	// AdminGroup names the group whose members may read and write every
+	// collection. Empty means taxiway-admin.
+	AdminGroup string
+
+	// MaxPageSize caps how many objects, manifest records or versions one
+	// response holds; it is also the page size when the client sends no
+	// limit. Must be at least 1.
+	MaxPageSize int
+
+	// CursorKey, when set, signs paging cursors instead of the key the core
+	// generates once and keeps in Postgres. At least 32 bytes; every replica
+	// must use the same value.
+	CursorKey string
+}
+
+// DefaultConfig is the configuration `taxiway core` starts from.
+func DefaultConfig() Config {
+	return Config{
+		TrustedProxies: trustedproxy.Default,
+		UserHeader:     "X-Authenticated-User",
+		GroupsHeader:   "X-Authenticated-Groups",
+		AdminGroup:     "taxiway-admin",
+		MaxPageSize:    1000,
+	}
+}
+
+// checked is a validated Config with defaults filled in.
+type checked struct {
+	Config
+	proxies trustedproxy.Set
+}
+
+func (c Config) check() (checked, error) {
+	def := DefaultConfig()
+	if strings.TrimSpace(c.TrustedProxies) == "" {
+		c.TrustedProxies = def.TrustedProxies
+	}
+	set, err := trustedproxy.Parse(c.TrustedProxies)
+	if err != nil {
+		return checked{}, fmt.Errorf("trusted proxies: %w", err)
+	}
+	if set.String() == "" {
+		return checked{}, errors.New("trusted proxies: no network listed")
+	}
+	for _, h := range []struct {
+		name string
+		val  *string
+		def  string
+	}{{"user header", &c.UserHeader, def.UserHeader}, {"groups header", &c.GroupsHeader, def.GroupsHeader}} {
+		if *h.val == "" {
+			*h.val = h.def
+		}
+		if !validHeaderName(*h.val) {
+			return checked{}, fmt.Errorf("%s %q is not a valid HTTP header name", h.name, *h.val)
+		}
+	}
+	if strings.EqualFold(c.UserHeader, c.GroupsHeader) {
+		return checked{}, errors.New("user header and groups header must differ")
+	}
+	if c.AdminGroup == "" {
+		c.AdminGroup = def.AdminGroup
+	}
+	if strings.Contains(c.AdminGroup, ",") {
+		return checked{}, fmt.Errorf("admin group %q must not contain a comma", c.AdminGroup)
+	}
+	if c.MaxPageSize < 1 {
+		return checked{}, fmt.Errorf("max page size must be at least 1 (got %d)", c.MaxPageSize)
+	}
+	if c.CursorKey != "" && len(c.CursorKey) < 32 {
+		return checked{}, fmt.Errorf("cursor key must be at least 32 bytes (got %d)", len(c.CursorKey))
+	}
+	return checked{Config: c, proxies: set}, nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,51 @@
+package taxiicore
+
+import (
+	"net/http"
+	"strings"
+)
+
+// identity is the caller as the gateway vouched for it.
+type identity struct {
+	User   string
+	Groups []string
+	Admin  bool
+}
+
+// principals are the grant principals that apply to the caller.
+func (id identity) principals() []string {
+	out := make([]string, 0, len(id.Groups)+2)
+	out = append(out, "user:"+id.User, "authenticated")
+	for _, g := range id.Groups {
+		out = append(out, "group:"+g)
+	}
+	return out
+}
+
+// identify reads the identity headers, believing them only from a trusted
+// proxy. ok is false when the request carries no usable identity.
+func (s *Server) identify(r *http.Request) (identity, bool) {
+	if !s.cfg.proxies.FromTrusted(r) {
+		return identity{}, false
+	}
+	users := r.Header.Values(s.cfg.UserHeader)
+	if len(users) != 1 {
+		return identity{}, false
+	}
+	user := strings.TrimSpace(users[0])
+	if user == "" {
+		return identity{}, false
+	}
+	id := identity{User: user}
+	for _, h := range r.Header.Values(s.cfg.GroupsHeader) {
+		for _, g := range strings.Split(h, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				id.Groups = append(id.Groups, g)
+				if g == s.cfg.AdminGroup {
+					id.Admin = true
+				}
+			}
+		}
+	}
+	return id, true
+}

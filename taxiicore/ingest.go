@@ -1,0 +1,309 @@
+package taxiicore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taxiway/taxiway/internal/taxiierror"
+)
+
+// addObjects is Add Objects (5.5): the whole request is one transaction;
+// each object succeeds or fails on its own; the 202 carries the complete
+// status, which is also kept for Get Status.
+func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, rt route, id identity, col *collectionAccess) {
+	if !col.CanWrite {
+		taxiierror.Write(w, http.StatusForbidden, "Forbidden", "you may not add objects to this collection")
+		return
+	}
+	if !taxiiContentType(r.Header.Get("Content-Type")) {
+		taxiierror.Write(w, http.StatusUnsupportedMediaType, "", "send Content-Type: "+taxiierror.MediaType)
+		return
+	}
+	tooLarge := func() {
+		taxiierror.Write(w, http.StatusRequestEntityTooLarge, "",
+			"the body exceeds this API root's max_content_length of "+strconv.FormatInt(col.MaxContentLength, 10)+" bytes")
+	}
+	if r.ContentLength > col.MaxContentLength {
+		tooLarge()
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, col.MaxContentLength))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooLarge()
+			return
+		}
+		taxiierror.Write(w, http.StatusBadRequest, "", "reading the body failed")
+		return
+	}
+	raws, status, msg := parseEnvelope(body)
+	if status != 0 {
+		taxiierror.Write(w, status, "", msg)
+		return
+	}
+	st, stored, err := s.ingest(r.Context(), rt.root, col.ID, id.User, raws)
+	if err != nil {
+		s.internalError(w, r, "storing objects", err)
+		return
+	}
+	s.metrics.ingested.Add(float64(stored))
+	s.metrics.rejected.Add(float64(st.FailureCount))
+	writeJSON(w, http.StatusAccepted, st)
+}
+
+// parseEnvelope returns the posted objects, or the status and message for a
+// body that is not a usable envelope: 400 for bad JSON, 422 for JSON that is
+// not an envelope or holds no objects (AMBIG-12, AMBIG-13).
+func parseEnvelope(body []byte) ([]json.RawMessage, int, string) {
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(body, &env); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || len(body) == 0 {
+			return nil, http.StatusBadRequest, "the body is not valid JSON"
+		}
+		return nil, http.StatusUnprocessableEntity, "the body is not a TAXII envelope (a JSON object with an objects list)"
+	}
+	raw, ok := env["objects"]
+	if !ok {
+		return nil, http.StatusUnprocessableEntity, "the envelope has no objects"
+	}
+	var objs []json.RawMessage
+	if err := json.Unmarshal(raw, &objs); err != nil {
+		return nil, http.StatusUnprocessableEntity, "the envelope's objects must be a list"
+	}
+	if len(objs) == 0 {
+		return nil, http.StatusUnprocessableEntity, "the envelope's objects list is empty"
+	}
+	return objs, 0, ""
+}
+
+// newRow is one object version to insert.
+type newRow struct {
+	obj       stixObject
+	dateAdded time.Time
+	latest    bool
+	first     bool
+}
+
+// ingestResult is the outcome for one posted object, in envelope order.
+type ingestResult struct {
+	obj stixObject
+	err error
+	dup bool
+}
+
+// ingest stores raws in collection and records the status. Under the
+// collection's row lock, date_added values are allocated as
+// greatest(clock_timestamp(), last + 1µs) and increase by 1µs per object, so
+// they are unique and rise in commit order: a reader never sees a later
+// commit appear behind a position it has already passed.
+func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, user string, raws []json.RawMessage) (statusResource, int, error) {
+	requested := time.Now().UTC().Truncate(time.Microsecond)
+	results := make([]ingestResult, len(raws))
+	var ids []string
+	seenID := map[string]bool{}
+	for i, raw := range raws {
+		o, err := parseSTIX(raw)
+		results[i] = ingestResult{obj: o, err: err}
+		if err == nil && !seenID[o.id] {
+			seenID[o.id] = true
+			ids = append(ids, o.id)
+		}
+	}
+
+	var st statusResource
+	var stored int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM taxii_collections WHERE id = $1 FOR UPDATE`, collection); err != nil {
+			return fmt.Errorf("locking the collection: %w", err)
+		}
+		// Read the clock only once the lock is held.
+		var start time.Time
+		if err := tx.QueryRow(ctx, `SELECT greatest(clock_timestamp(), last_date_added + interval '1 microsecond')
+			FROM taxii_collections WHERE id = $1`, collection).Scan(&start); err != nil {
+			return fmt.Errorf("allocating date_added: %w", err)
+		}
+		next := start.UTC().Truncate(time.Microsecond)
+		if next.Before(start) {
+			next = next.Add(time.Microsecond)
+		}
+		existing, err := storedVersions(ctx, tx, collection, ids)
+		if err != nil {
+			return err
+		}
+		hadRows := map[string]bool{}
+		for id := range existing {
+			hadRows[id] = true
+		}
+
+		var inserts []*newRow
+		for i := range results {
+			res := &results[i]
+			if res.err != nil {
+				continue
+			}
+			o := &res.obj
+			vers := existing[o.id]
+			if o.version == "" && len(vers) > 0 {
+				// AMBIG-11: an unversioned object is immutable; its version
+				// is its first date_added and any re-post is a duplicate.
+				res.dup, o.version = true, vers[0].version
+				continue
+			}
+			if o.version != "" && slices.ContainsFunc(vers, func(v storedVersion) bool { return v.key == o.versionKey }) {
+				res.dup = true // AMBIG-10: first write wins
+				continue
+			}
+			row := &newRow{obj: *o, dateAdded: next}
+			next = next.Add(time.Microsecond)
+			if o.version == "" {
+				row.obj.version, row.obj.versionKey = formatTimestamp(row.dateAdded), versionKey(row.dateAdded)
+				o.version = row.obj.version
+			}
+			existing[o.id] = append(vers, storedVersion{key: row.obj.versionKey, version: row.obj.version})
+			inserts = append(inserts, row)
+		}
+		st = buildStatus(results, requested)
+		if len(inserts) > 0 {
+			if err := insertRows(ctx, tx, collection, inserts, existing, hadRows); err != nil {
+				return err
+			}
+		}
+		stored = len(inserts)
+		return saveStatus(ctx, tx, root, collection, user, requested, st)
+	})
+	if err != nil {
+		return statusResource{}, 0, err
+	}
+	return st, stored, nil
+}
+
+type storedVersion struct{ key, version string }
+
+func storedVersions(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) (map[string][]storedVersion, error) {
+	out := map[string][]storedVersion{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id, version_key, version FROM taxii_objects
+		WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading stored versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var v storedVersion
+		if err := rows.Scan(&id, &v.key, &v.version); err != nil {
+			return nil, fmt.Errorf("reading stored versions: %w", err)
+		}
+		out[id] = append(out[id], v)
+	}
+	return out, rows.Err()
+}
+
+// insertRows copies the new versions in and keeps the latest/first flags
+// right: new rows get theirs from every stored version; older rows of ids
+// that already had versions are fixed up afterwards.
+func insertRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*newRow, all map[string][]storedVersion, hadRows map[string]bool) error {
+	for _, row := range inserts {
+		maxKey, minKey := row.obj.versionKey, row.obj.versionKey
+		for _, v := range all[row.obj.id] {
+			maxKey, minKey = max(maxKey, v.key), min(minKey, v.key)
+		}
+		row.latest, row.first = row.obj.versionKey == maxKey, row.obj.versionKey == minKey
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
+		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
+		pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) {
+			r := inserts[i]
+			return []any{collection, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
+				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("inserting objects: %w", err)
+	}
+	var fix []string
+	for _, row := range inserts {
+		if hadRows[row.obj.id] && !slices.Contains(fix, row.obj.id) {
+			fix = append(fix, row.obj.id)
+		}
+	}
+	if err := fixVersionFlags(ctx, tx, collection, fix); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`,
+		collection, inserts[len(inserts)-1].dateAdded); err != nil {
+		return fmt.Errorf("recording date_added: %w", err)
+	}
+	return nil
+}
+
+// fixVersionFlags recomputes is_latest/is_first for ids after versions were
+// added or deleted.
+func fixVersionFlags(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE taxii_objects o
+		SET is_latest = (o.version_key = m.maxv), is_first = (o.version_key = m.minv)
+		FROM (SELECT id, max(version_key) AS maxv, min(version_key) AS minv FROM taxii_objects
+		      WHERE collection_id = $1 AND id = ANY($2) GROUP BY id) m
+		WHERE o.collection_id = $1 AND o.id = m.id
+		  AND (o.is_latest <> (o.version_key = m.maxv) OR o.is_first <> (o.version_key = m.minv))`, collection, ids)
+	if err != nil {
+		return fmt.Errorf("updating latest-version flags: %w", err)
+	}
+	return nil
+}
+
+func buildStatus(results []ingestResult, requested time.Time) statusResource {
+	st := statusResource{ID: uuid.NewString(), Status: "complete", RequestTimestamp: formatTimestamp(requested), TotalCount: len(results)}
+	for i, res := range results {
+		d := statusDetail{ID: res.obj.id, Version: res.obj.version}
+		if d.ID == "" {
+			d.ID = "objects[" + strconv.Itoa(i) + "]"
+		}
+		switch {
+		case res.err != nil:
+			d.Message = res.err.Error()
+			st.Failures = append(st.Failures, d)
+		case res.dup:
+			d.Message = "already in the collection"
+			st.Successes = append(st.Successes, d)
+		default:
+			st.Successes = append(st.Successes, d)
+		}
+	}
+	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
+	return st
+}
+
+func saveStatus(ctx context.Context, tx pgx.Tx, root string, collection uuid.UUID, user string, requested time.Time, st statusResource) error {
+	var succ, failed []byte
+	if len(st.Successes) > 0 {
+		succ, _ = json.Marshal(st.Successes)
+	}
+	if len(st.Failures) > 0 {
+		failed, _ = json.Marshal(st.Failures)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
+		total_count, success_count, failure_count, pending_count, successes, failures)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+		st.ID, root, collection, user, requested, st.TotalCount, st.SuccessCount, st.FailureCount, succ, failed)
+	if err != nil {
+		return fmt.Errorf("saving the status: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package taxiicore
+
+import "strings"
+
+// endpoint identifies one TAXII resource type.
+type endpoint int
+
+const (
+	epDiscovery endpoint = iota
+	epAPIRoot
+	epStatus
+	epCollections
+	epCollection
+	epManifest
+	epObjects
+	epObject
+	epVersions
+)
+
+// route is a request path matched against the TAXII URL templates.
+type route struct {
+	ep       endpoint
+	template string // for metrics and logs: never holds ids
+	allow    string // the Allow header for 405
+	root     string
+	cid      string
+	oid      string
+	sid      string
+}
+
+// matchRoute maps a path with its trailing slash to a TAXII endpoint.
+// Paths without the slash are redirected by the caller (GEN-01, AMBIG-23).
+func matchRoute(path string) (route, bool) {
+	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") || len(path) < 2 {
+		return route{}, false
+	}
+	seg := strings.Split(path[1:len(path)-1], "/")
+	for _, s := range seg {
+		if s == "" {
+			return route{}, false
+		}
+	}
+	get := "GET, HEAD"
+	if len(seg) == 1 && seg[0] == "taxii2" {
+		return route{ep: epDiscovery, template: "/taxii2/", allow: get}, true
+	}
+	r := route{root: seg[0]}
+	switch {
+	case len(seg) == 1:
+		r.ep, r.template, r.allow = epAPIRoot, "/{root}/", get
+	case len(seg) == 3 && seg[1] == "status":
+		r.ep, r.template, r.allow, r.sid = epStatus, "/{root}/status/{id}/", get, seg[2]
+	case len(seg) == 2 && seg[1] == "collections":
+		r.ep, r.template, r.allow = epCollections, "/{root}/collections/", get
+	case len(seg) >= 3 && seg[1] == "collections":
+		r.cid = seg[2]
+		switch {
+		case len(seg) == 3:
+			r.ep, r.template, r.allow = epCollection, "/{root}/collections/{id}/", get
+		case len(seg) == 4 && seg[3] == "manifest":
+			r.ep, r.template, r.allow = epManifest, "/{root}/collections/{id}/manifest/", get
+		case len(seg) == 4 && seg[3] == "objects":
+			r.ep, r.template, r.allow = epObjects, "/{root}/collections/{id}/objects/", "GET, HEAD, POST"
+		case len(seg) == 5 && seg[3] == "objects":
+			r.ep, r.template, r.allow, r.oid = epObject, "/{root}/collections/{id}/objects/{object-id}/", "GET, HEAD, DELETE", seg[4]
+		case len(seg) == 6 && seg[3] == "objects" && seg[5] == "versions":
+			r.ep, r.template, r.allow, r.oid = epVersions, "/{root}/collections/{id}/objects/{object-id}/versions/", get, seg[4]
+		default:
+			return route{}, false
+		}
+	default:
+		return route{}, false
+	}
+	return r, true
+}
+
+func (r route) allows(method string) bool {
+	for _, m := range strings.Split(r.allow, ", ") {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}

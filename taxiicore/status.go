@@ -1,0 +1,83 @@
+package taxiicore
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taxiway/taxiway/internal/taxiierror"
+)
+
+// statusResource is the TAXII status (4.3.1). Add Objects is synchronous,
+// so it is always complete with nothing pending.
+type statusResource struct {
+	ID               string         `json:"id"`
+	Status           string         `json:"status"`
+	RequestTimestamp string         `json:"request_timestamp"`
+	TotalCount       int            `json:"total_count"`
+	SuccessCount     int            `json:"success_count"`
+	Successes        []statusDetail `json:"successes,omitempty"`
+	FailureCount     int            `json:"failure_count"`
+	Failures         []statusDetail `json:"failures,omitempty"`
+	PendingCount     int            `json:"pending_count"`
+}
+
+type statusDetail struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Message string `json:"message,omitempty"`
+}
+
+// getStatus answers a status to the principal that created it and to
+// writers of its collection; to everyone else it does not exist (AUTH-13).
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, rt route, id identity) {
+	notFound := func() { taxiierror.Write(w, http.StatusNotFound, "Not found", "no such status") }
+	sid, err := uuid.Parse(rt.sid)
+	if err != nil {
+		notFound()
+		return
+	}
+	var (
+		st           statusResource
+		colID        uuid.UUID
+		createdBy    string
+		requested    time.Time
+		succ, failed []byte
+	)
+	err = s.pool.QueryRow(r.Context(), `SELECT id, collection_id, created_by, request_timestamp, total_count,
+		success_count, failure_count, pending_count, successes, failures
+		FROM taxii_statuses WHERE id = $1 AND api_root = $2`, sid, rt.root).
+		Scan(&st.ID, &colID, &createdBy, &requested, &st.TotalCount, &st.SuccessCount, &st.FailureCount, &st.PendingCount, &succ, &failed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		notFound()
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "reading the status", err)
+		return
+	}
+	if createdBy != id.User {
+		col, err := s.collectionFor(r.Context(), rt.root, colID.String(), id)
+		if err != nil {
+			s.internalError(w, r, "checking access to the status", err)
+			return
+		}
+		if col == nil || !col.CanWrite {
+			notFound()
+			return
+		}
+	}
+	st.Status = "complete"
+	st.RequestTimestamp = formatTimestamp(requested)
+	if len(succ) > 0 {
+		_ = json.Unmarshal(succ, &st.Successes)
+	}
+	if len(failed) > 0 {
+		_ = json.Unmarshal(failed, &st.Failures)
+	}
+	writeJSON(w, http.StatusOK, st)
+}

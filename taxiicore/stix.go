@@ -1,0 +1,184 @@
+package taxiicore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// stixObject is what the core needs to know about one posted object.
+type stixObject struct {
+	raw         json.RawMessage
+	id          string
+	typ         string
+	version     string // modified, else created; empty for unversioned objects
+	versionKey  string
+	specVersion string
+}
+
+// stixHead holds the properties the core reads; the rest stays untouched.
+type stixHead struct {
+	ID          json.RawMessage `json:"id"`
+	Type        json.RawMessage `json:"type"`
+	Created     json.RawMessage `json:"created"`
+	Modified    json.RawMessage `json:"modified"`
+	SpecVersion json.RawMessage `json:"spec_version"`
+}
+
+// parseSTIX checks one posted object. Its error is the message reported in
+// the status failures for that object alone.
+func parseSTIX(raw json.RawMessage) (stixObject, error) {
+	o := stixObject{raw: raw}
+	trimmed := strings.TrimLeft(string(raw[:min(len(raw), 64)]), " \t\r\n")
+	if !strings.HasPrefix(trimmed, "{") {
+		return o, errors.New("not a JSON object")
+	}
+	var h stixHead
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return o, fmt.Errorf("unreadable object: %v", err)
+	}
+	var err error
+	if o.id, err = stringProp(h.ID, "id", true); err != nil {
+		return o, err
+	}
+	if o.typ, err = stringProp(h.Type, "type", true); err != nil {
+		return o, err
+	}
+	prefix, rest, ok := strings.Cut(o.id, "--")
+	if !ok || !validSTIXType(prefix) || len(rest) != 36 || uuid.Validate(rest) != nil {
+		return o, errors.New("id must be <type>--<UUID>")
+	}
+	if prefix != o.typ {
+		return o, fmt.Errorf("type %q does not match the id's prefix %q", o.typ, prefix)
+	}
+	created, err := stringProp(h.Created, "created", false)
+	if err != nil {
+		return o, err
+	}
+	modified, err := stringProp(h.Modified, "modified", false)
+	if err != nil {
+		return o, err
+	}
+	var createdAt time.Time
+	if created != "" {
+		if createdAt, err = parseTimestamp(created); err != nil {
+			return o, fmt.Errorf("created: %v", err)
+		}
+		o.version, o.versionKey = created, versionKey(createdAt)
+	}
+	if modified != "" {
+		if created == "" {
+			return o, errors.New("an object with modified must also have created")
+		}
+		modifiedAt, err := parseTimestamp(modified)
+		if err != nil {
+			return o, fmt.Errorf("modified: %v", err)
+		}
+		if modifiedAt.Before(createdAt) {
+			return o, errors.New("modified is earlier than created")
+		}
+		o.version, o.versionKey = modified, versionKey(modifiedAt)
+	}
+	spec, err := stringProp(h.SpecVersion, "spec_version", false)
+	if err != nil {
+		return o, err
+	}
+	switch {
+	case spec == "2.1" || spec == "2.0":
+		o.specVersion = spec
+	case spec != "":
+		return o, fmt.Errorf("unsupported spec_version %q (2.1 and 2.0 are stored)", spec)
+	case o.version == "":
+		o.specVersion = "2.1" // AMBIG-28: a SCO without spec_version is 2.1
+	default:
+		o.specVersion = "2.0" // AMBIG-28: STIX 2.0 objects have no spec_version
+	}
+	if err := jsonbSafe(raw); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func stringProp(raw json.RawMessage, name string, required bool) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		if required {
+			return "", fmt.Errorf("%s is required", name)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%s must be a string", name)
+	}
+	if s == "" && required {
+		return "", fmt.Errorf("%s is required", name)
+	}
+	return s, nil
+}
+
+// validSTIXType follows STIX 2.1's type-name rule: 3 to 250 of [a-z0-9-].
+func validSTIXType(t string) bool {
+	if len(t) < 3 || len(t) > 250 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonbSafe refuses the JSON escapes Postgres's jsonb rejects (\u0000 and
+// unpaired surrogates), which would otherwise fail the whole request.
+func jsonbSafe(raw []byte) error {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' || i+4 >= len(raw) {
+			continue
+		}
+		cp := hex4(raw[i+1 : i+5])
+		i += 4
+		switch {
+		case cp == 0:
+			return errors.New(`the object contains \u0000, which cannot be stored`)
+		case cp >= 0xDC00 && cp <= 0xDFFF:
+			return errors.New("the object contains an unpaired UTF-16 surrogate escape")
+		case cp >= 0xD800 && cp <= 0xDBFF:
+			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return errors.New("the object contains an unpaired UTF-16 surrogate escape")
+			}
+			if low := hex4(raw[i+3 : i+7]); low < 0xDC00 || low > 0xDFFF {
+				return errors.New("the object contains an unpaired UTF-16 surrogate escape")
+			}
+			i += 6
+		}
+	}
+	return nil
+}
+
+func hex4(b []byte) int {
+	n := 0
+	for _, c := range b {
+		n <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			n |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			n |= int(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			n |= int(c-'A') + 10
+		default:
+			return -1
+		}
+	}
+	return n
+}
