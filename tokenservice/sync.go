@@ -1,0 +1,198 @@
+package tokenservice
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// AccountSpec is one entry of the `accounts:` list in the declarative sync
+// YAML file (the same file as the core's). A password is given either as a
+// hash or as a file holding it; never as plain text in the YAML.
+//
+//	accounts:
+//	  - username: alice
+//	    password_hash: "$argon2id$v=19$m=65536,t=3,p=1$..."   # taxiway account hash
+//	    groups: [analysts]
+//	  - username: feed-bot
+//	    password_file: secrets/feed-bot.password   # relative to the YAML's folder
+//	    disabled: false
+type AccountSpec struct {
+	// Username is the login name (no colon, no control characters).
+	Username string `yaml:"username"`
+	// PasswordHash is an argon2id PHC string, a bcrypt hash, or a hash
+	// imported from OpenTAXII (Werkzeug pbkdf2: or scrypt:).
+	PasswordHash string `yaml:"password_hash,omitempty"`
+	// PasswordFile names a file holding the password (one trailing newline
+	// is ignored), relative to the YAML file's folder. It is hashed with
+	// argon2id; an account whose stored hash still verifies the password
+	// is left unchanged.
+	PasswordFile string `yaml:"password_file,omitempty"`
+	// Groups are the account's groups, carried in its tokens.
+	Groups []string `yaml:"groups,omitempty"`
+	// Disabled refuses the account tokens while keeping it.
+	Disabled bool `yaml:"disabled,omitempty"`
+}
+
+// SyncReport says what SyncAccounts changed, by username.
+type SyncReport struct {
+	Created   []string
+	Updated   []string
+	Deleted   []string
+	Unchanged []string
+}
+
+// Changed reports whether the sync changed anything.
+func (r SyncReport) Changed() bool {
+	return len(r.Created)+len(r.Updated)+len(r.Deleted) > 0
+}
+
+// SyncAccounts makes the accounts table match specs, in one transaction:
+// creates missing accounts, updates those that differ, and with prune
+// deletes accounts not listed. Every spec is checked before anything is
+// written. Running it twice in a row reports no change the second time.
+// Password files are hashed at the default argon2id cost.
+func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpec, baseDir string, prune bool) (SyncReport, error) {
+	type wanted struct {
+		spec     AccountSpec
+		password string // from PasswordFile
+		groups   []string
+	}
+	var want []wanted
+	seen := map[string]bool{}
+	for i, a := range accounts {
+		where := fmt.Sprintf("accounts[%d] (%s)", i, a.Username)
+		if err := ValidateUsername(a.Username); err != nil {
+			return SyncReport{}, fmt.Errorf("%s: %w", where, err)
+		}
+		if seen[a.Username] {
+			return SyncReport{}, fmt.Errorf("%s: listed twice", where)
+		}
+		seen[a.Username] = true
+		w := wanted{spec: a}
+		switch {
+		case (a.PasswordHash == "") == (a.PasswordFile == ""):
+			return SyncReport{}, fmt.Errorf("%s: give exactly one of password_hash and password_file", where)
+		case a.PasswordHash != "":
+			if err := CheckPasswordHash(a.PasswordHash); err != nil {
+				return SyncReport{}, fmt.Errorf("%s: password_hash: %w", where, err)
+			}
+		default:
+			path := a.PasswordFile
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(baseDir, path)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return SyncReport{}, fmt.Errorf("%s: reading password_file: %w", where, err)
+			}
+			w.password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			if w.password == "" {
+				return SyncReport{}, fmt.Errorf("%s: password_file %s is empty", where, a.PasswordFile)
+			}
+		}
+		groups, err := normalizeGroups(a.Groups)
+		if err != nil {
+			return SyncReport{}, fmt.Errorf("%s: %w", where, err)
+		}
+		w.groups = groups
+		want = append(want, w)
+	}
+
+	var report SyncReport
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		report = SyncReport{}
+		// Serialise concurrent syncs so that they do not interleave.
+		if _, err := tx.Exec(ctx, "LOCK TABLE token_accounts IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		type current struct {
+			hash     string
+			groups   []string
+			disabled bool
+		}
+		have := map[string]current{}
+		rows, err := tx.Query(ctx, "SELECT username, password_hash, groups, disabled FROM token_accounts")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var u string
+			var c current
+			if err := rows.Scan(&u, &c.hash, &c.groups, &c.disabled); err != nil {
+				rows.Close()
+				return err
+			}
+			have[u] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		for _, w := range want {
+			name := w.spec.Username
+			cur, exists := have[name]
+			hash := w.spec.PasswordHash
+			if w.password != "" {
+				if exists {
+					if ok, _ := VerifyPassword(cur.hash, w.password); ok {
+						hash = cur.hash // still right: keep it, no new salt
+					}
+				}
+				if hash == "" {
+					if hash, err = HashPassword(w.password, DefaultArgon2Params()); err != nil {
+						return err
+					}
+				}
+			}
+			if !exists {
+				if _, err := tx.Exec(ctx, `INSERT INTO token_accounts (username, password_hash, groups, disabled) VALUES ($1, $2, $3, $4)`,
+					name, hash, w.groups, w.spec.Disabled); err != nil {
+					return fmt.Errorf("creating account %s: %w", name, err)
+				}
+				report.Created = append(report.Created, name)
+				continue
+			}
+			curGroups := slices.Clone(cur.groups)
+			slices.Sort(curGroups)
+			curGroups = slices.Compact(curGroups)
+			if cur.hash == hash && slices.Equal(curGroups, w.groups) && cur.disabled == w.spec.Disabled {
+				report.Unchanged = append(report.Unchanged, name)
+				continue
+			}
+			// A new password or a change of the disabled flag voids older
+			// tokens (not_before); a change of groups alone does not.
+			voids := cur.hash != hash || cur.disabled != w.spec.Disabled
+			if _, err := tx.Exec(ctx, `UPDATE token_accounts SET password_hash = $2, groups = $3, disabled = $4,
+					not_before = CASE WHEN $5 THEN clock_timestamp() ELSE not_before END, updated_at = clock_timestamp()
+				WHERE username = $1`, name, hash, w.groups, w.spec.Disabled, voids); err != nil {
+				return fmt.Errorf("updating account %s: %w", name, err)
+			}
+			report.Updated = append(report.Updated, name)
+		}
+		if prune {
+			for name := range have {
+				if seen[name] {
+					continue
+				}
+				if _, err := tx.Exec(ctx, `DELETE FROM token_accounts WHERE username = $1`, name); err != nil {
+					return fmt.Errorf("deleting account %s: %w", name, err)
+				}
+				report.Deleted = append(report.Deleted, name)
+			}
+			slices.Sort(report.Deleted)
+		}
+		return nil
+	})
+	if err != nil {
+		return SyncReport{}, fmt.Errorf("syncing accounts: %w", err)
+	}
+	return report, nil
+}
