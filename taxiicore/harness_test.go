@@ -237,3 +237,13 @@ func ids(t *testing.T, r resp) []string {
 	}
 	return out
 }
+
+func newPoolNoMigrate(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
