@@ -483,47 +483,50 @@ func TestTaxiwayEnvAccepted(t *testing.T) {
 	p := project(t)
 	bin := taxiwayBinary(t)
 	for _, name := range []string{"core", "tokenservice", "migrate"} {
-		s := service(t, p, name)
-		subs := subcommands(t, s)
-		if len(subs) == 0 {
-			t.Errorf("%s runs no taxiway subcommand (entrypoint %v, command %v)", name, s.Entrypoint, s.Command)
-			continue
+		t.Run(name, func(t *testing.T) { checkTaxiwayEnv(t, bin, service(t, p, name)) })
+	}
+}
+
+func checkTaxiwayEnv(t *testing.T, bin string, s types.ServiceConfig) {
+	name := s.Name
+	subs := subcommands(t, s)
+	if len(subs) == 0 {
+		t.Fatalf("%s runs no taxiway subcommand (entrypoint %v, command %v)", name, s.Entrypoint, s.Command)
+	}
+	// Optional settings are passed as "" when .env leaves them empty;
+	// that must leave every default as it is (envOr's rule).
+	var empty []string
+	for v, val := range s.Environment {
+		if val == nil || *val == "" {
+			empty = append(empty, v+"=")
 		}
-		// Optional settings are passed as "" when .env leaves them empty;
-		// that must leave every default as it is (envOr's rule).
-		var empty []string
-		for v, val := range s.Environment {
-			if val == nil || *val == "" {
-				empty = append(empty, v+"=")
+	}
+	accepted := map[string]bool{}
+	for _, sub := range subs {
+		usage := help(t, bin, sub)
+		for _, v := range envVarRE.FindAllString(usage, -1) {
+			accepted[v] = true
+		}
+		if len(empty) > 0 {
+			if withEmpty := help(t, bin, sub, empty...); withEmpty != usage {
+				t.Errorf("%s: setting %v changes `taxiway %s -h`:\n%s\nwant:\n%s", name, empty, sub, withEmpty, usage)
 			}
 		}
-		accepted := map[string]bool{}
-		for _, sub := range subs {
-			usage := help(t, bin, sub)
-			for _, v := range envVarRE.FindAllString(usage, -1) {
-				accepted[v] = true
+	}
+	for v := range s.Environment {
+		switch {
+		case strings.HasPrefix(v, "TAXIWAY_"):
+			if !accepted[v] {
+				t.Errorf("%s sets %s, which `taxiway %s -h` does not mention", name, v, strings.Join(subs, "`/`taxiway "))
 			}
-			if len(empty) > 0 {
-				if withEmpty := help(t, bin, sub, empty...); withEmpty != usage {
-					t.Errorf("%s: setting %v changes `taxiway %s -h`:\n%s\nwant:\n%s", name, empty, sub, withEmpty, usage)
-				}
-			}
+		case v == "PGPASSWORD":
+			// Read by pgx itself, as libpq does.
+		default:
+			t.Errorf("%s sets %s, which nothing in the taxiway image reads", name, v)
 		}
-		for v := range s.Environment {
-			switch {
-			case strings.HasPrefix(v, "TAXIWAY_"):
-				if !accepted[v] {
-					t.Errorf("%s sets %s, which `taxiway %s -h` does not mention", name, v, strings.Join(subs, "`/`taxiway "))
-				}
-			case v == "PGPASSWORD":
-				// Read by pgx itself, as libpq does.
-			default:
-				t.Errorf("%s sets %s, which nothing in the taxiway image reads", name, v)
-			}
-		}
-		if env(s, "TAXIWAY_DATABASE_URL") == "" {
-			t.Errorf("%s has no TAXIWAY_DATABASE_URL", name)
-		}
+	}
+	if env(s, "TAXIWAY_DATABASE_URL") == "" {
+		t.Errorf("%s has no TAXIWAY_DATABASE_URL", name)
 	}
 }
 
