@@ -247,3 +247,13 @@ func newPoolNoMigrate(t *testing.T) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	return pool
 }
+
+func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }
+
+func rawObjects(objs []map[string]any) []json.RawMessage {
+	out := make([]json.RawMessage, len(objs))
+	for i, o := range objs {
+		out[i], _ = json.Marshal(o)
+	}
+	return out
+}
