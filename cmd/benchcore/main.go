@@ -1,0 +1,106 @@
+// Command benchcore measures taxiicore on loopback against a large
+// collection: it bulk-loads objects into Postgres, runs `taxiway core` in a
+// separate process (so its peak RSS is the core's alone), and prints a
+// Markdown table of latencies, the ingest rate and the core's peak memory.
+//
+//	go run ./cmd/benchcore -objects 1000000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/pgcluster"
+	"github.com/taxiway/taxiway/taxiicore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchcore:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	dbURL := flag.String("database-url", os.Getenv("TAXIWAY_BENCH_DATABASE_URL"), "use this (empty) database instead of a private cluster")
+	objects := flag.Int("objects", 1_000_000, "distinct objects to load; every 10th gets 3 versions")
+	small := flag.Int("small", 100_000, "also measure at this size first (0 to skip), for the memory comparison")
+	requests := flag.Int("requests", 200, "timed requests per read measurement")
+	envelopes := flag.Int("envelopes", 20, "1,000-object envelopes for the ingest measurement")
+	bin := flag.String("taxiway-bin", "", "taxiway binary (default: build ./cmd/taxiway)")
+	flag.Parse()
+
+	tmp, err := os.MkdirTemp("", "taxiway-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if *dbURL == "" {
+		fmt.Fprintln(os.Stderr, "starting a private Postgres cluster in", tmp)
+		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(tmp, "pg")})
+		if err != nil {
+			return err
+		}
+		defer c.Stop()
+		if err := c.EnsureDatabase(ctx, "bench"); err != nil {
+			return err
+		}
+		*dbURL = c.URL("bench")
+	}
+	if *bin == "" {
+		*bin = filepath.Join(tmp, "taxiway")
+		fmt.Fprintln(os.Stderr, "building ./cmd/taxiway")
+		build := exec.CommandContext(ctx, "go", "build", "-o", *bin, "./cmd/taxiway")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building taxiway: %w", err)
+		}
+	}
+	pool, err := pgxpool.New(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := taxiicore.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	ld, err := newLoader(ctx, pool)
+	if err != nil {
+		return err
+	}
+
+	var results []sizeResult
+	sizes := []int{*objects}
+	if *small > 0 && *small < *objects {
+		sizes = []int{*small, *objects}
+	}
+	for _, n := range sizes {
+		start := time.Now()
+		if err := ld.loadTo(ctx, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "loaded %d objects (%d rows) in %s\n", ld.objects, ld.rows, time.Since(start).Round(time.Second))
+		res, err := measure(ctx, *bin, *dbURL, ld, *requests, *envelopes)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	printReport(os.Stdout, results)
+	fmt.Printf("\nMachine: %d CPUs (%s/%s), %s. Core and Postgres on loopback/unix socket; one client, sequential requests.\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	return nil
+}

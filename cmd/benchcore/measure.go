@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// timing is one read measurement.
+type timing struct {
+	name        string
+	median, p95 time.Duration
+	n           int
+}
+
+// sizeResult is everything measured at one collection size.
+type sizeResult struct {
+	objects, rows int
+	timings       []timing
+	ingestRate    float64 // objects per second
+	peakRSSKiB    int
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startCore runs `taxiway core` as its own process and waits until ready.
+func startCore(ctx context.Context, bin, dbURL string) (*exec.Cmd, string, error) {
+	api, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	ops, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.CommandContext(ctx, bin, "core", "-database-url", dbURL, "-listen", api, "-ops-listen", ops, "-max-page-size", "1000")
+	logf, err := os.CreateTemp("", "taxiway-bench-core-*.log")
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	for i := 0; i < 300; i++ {
+		res, err := http.Get("http://" + ops + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return cmd, "http://" + api, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil, "", fmt.Errorf("the core did not become ready; see %s", logf.Name())
+}
+
+// peakRSS reads VmHWM (KiB) of pid.
+func peakRSS(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return kb
+		}
+	}
+	return 0
+}
+
+type client struct {
+	http *http.Client
+	base string
+}
+
+func (c client) get(path string) (*http.Response, []byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	req.Header.Set("Accept", "application/taxii+json;version=2.1")
+	req.Header.Set("X-Authenticated-User", benchUser)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", path, res.StatusCode, body)
+	}
+	return res, body, err
+}
+
+// timeGets measures path n times after a short warm-up.
+func (c client) timeGets(name, path string, n int) (timing, error) {
+	for i := 0; i < 10; i++ {
+		if _, _, err := c.get(path); err != nil {
+			return timing{}, err
+		}
+	}
+	d := make([]time.Duration, n)
+	for i := range d {
+		start := time.Now()
+		if _, _, err := c.get(path); err != nil {
+			return timing{}, err
+		}
+		d[i] = time.Since(start)
+	}
+	slices.Sort(d)
+	return timing{name: name, median: d[n/2], p95: d[n*95/100], n: n}, nil
+}
+
+func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes int) (sizeResult, error) {
+	cmd, base, err := startCore(ctx, bin, dbURL)
+	if err != nil {
+		return sizeResult{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	c := client{http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, base: base}
+	objects := "/" + benchRoot + "/collections/" + benchCollection + "/objects/"
+	// A position 200 rows before the end, reached with added_after.
+	nearEnd := ld.addedAt[len(ld.addedAt)-200].Add(-time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
+	reads := []struct{ name, path string }{
+		{"objects limit=100, first page", objects + "?limit=100"},
+		{"objects limit=100, page near the end (added_after)", objects + "?limit=100&added_after=" + url.QueryEscape(nearEnd)},
+		{"objects match[id] (one object)", objects + "?match[id]=" + ld.middleID},
+		{"objects match[type]=malware limit=100", objects + "?match[type]=malware&limit=100"},
+		{"objects match[type]=malware limit=100, near the end", objects + "?match[type]=malware&limit=100&added_after=" + url.QueryEscape(nearEnd)},
+		{"objects match[version]=all limit=100", objects + "?match[version]=all&limit=100"},
+		{"manifest limit=100, first page", "/" + benchRoot + "/collections/" + benchCollection + "/manifest/?limit=100"},
+		{"manifest limit=100, near the end", "/" + benchRoot + "/collections/" + benchCollection + "/manifest/?limit=100&added_after=" + url.QueryEscape(nearEnd)},
+		{"versions of one object (3 versions)", objects + ld.multiID + "/versions/"},
+		{"get an object", objects + ld.multiID + "/"},
+	}
+	res := sizeResult{objects: ld.objects, rows: ld.rows}
+	for _, r := range reads {
+		t, err := c.timeGets(r.name, r.path, n)
+		if err != nil {
+			return sizeResult{}, err
+		}
+		res.timings = append(res.timings, t)
+	}
+	// Following next through ten pages checks the cursor path too.
+	t, err := c.timeNextChain(objects+"?limit=100", 10, n/10)
+	if err != nil {
+		return sizeResult{}, err
+	}
+	res.timings = append(res.timings, t)
+
+	rate, err := c.ingest(ctx, objects, envelopes)
+	if err != nil {
+		return sizeResult{}, err
+	}
+	res.ingestRate = rate
+	res.peakRSSKiB = peakRSS(cmd.Process.Pid)
+	// Ingested objects are part of the collection from now on.
+	return res, nil
+}
+
+func (c client) timeNextChain(path string, pages, chains int) (timing, error) {
+	var d []time.Duration
+	for k := 0; k < max(chains, 1); k++ {
+		p := path
+		for i := 0; i < pages; i++ {
+			start := time.Now()
+			_, body, err := c.get(p)
+			if err != nil {
+				return timing{}, err
+			}
+			d = append(d, time.Since(start))
+			var env struct {
+				Next string `json:"next"`
+			}
+			_ = json.Unmarshal(body, &env)
+			if env.Next == "" {
+				break
+			}
+			p = path + "&next=" + url.QueryEscape(env.Next)
+		}
+	}
+	slices.Sort(d)
+	return timing{name: "objects limit=100 following next (10 pages)", median: d[len(d)/2], p95: d[len(d)*95/100], n: len(d)}, nil
+}
+
+// ingest posts envelopes of 1,000 new indicators and returns objects/s.
+func (c client) ingest(ctx context.Context, path string, envelopes int) (float64, error) {
+	bodies := make([][]byte, envelopes)
+	for e := range bodies {
+		objs := make([]map[string]any, 1000)
+		for i := range objs {
+			objs[i] = map[string]any{"type": "indicator", "spec_version": "2.1", "id": "indicator--" + uuid.NewString(),
+				"created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z", "name": "ingested",
+				"pattern": "[ipv4-addr:value = '203.0.113.1']", "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z"}
+		}
+		bodies[e], _ = json.Marshal(map[string]any{"objects": objs})
+	}
+	start := time.Now()
+	for _, body := range bodies {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+		req.Header.Set("Accept", "application/taxii+json;version=2.1")
+		req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
+		req.Header.Set("X-Authenticated-User", benchUser)
+		res, err := c.http.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusAccepted || !bytes.Contains(b, []byte(`"success_count":1000`)) {
+			return 0, fmt.Errorf("ingest: %d %.200s", res.StatusCode, b)
+		}
+	}
+	return float64(envelopes*1000) / time.Since(start).Seconds(), nil
+}

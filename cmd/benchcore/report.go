@@ -1,0 +1,25 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+
+func printReport(w io.Writer, results []sizeResult) {
+	for _, r := range results {
+		fmt.Fprintf(w, "\n### %d objects (%d object versions)\n\n", r.objects, r.rows)
+		fmt.Fprintln(w, "| measurement | median ms | p95 ms | requests |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|")
+		for _, t := range r.timings {
+			fmt.Fprintf(w, "| %s | %s | %s | %d |\n", t.name, ms(t.median), ms(t.p95), t.n)
+		}
+		if len(r.timings) >= 2 && r.timings[0].median > 0 {
+			fmt.Fprintf(w, "| last/first page median ratio | %.2f | | |\n", float64(r.timings[1].median)/float64(r.timings[0].median))
+		}
+		fmt.Fprintf(w, "| ingest, 1,000-object envelopes, sequential | %.0f objects/s | | |\n", r.ingestRate)
+		fmt.Fprintf(w, "| core peak RSS (VmHWM) | %.1f MiB | | |\n", float64(r.peakRSSKiB)/1024)
+	}
+}
