@@ -57,6 +57,13 @@ type checked struct {
 	proxies trustedproxy.Set
 }
 
+// Validate reports the first problem with c, so that a command can refuse a
+// bad configuration before it connects to anything. New checks it again.
+func (c Config) Validate() error {
+	_, err := c.check()
+	return err
+}
+
 func (c Config) check() (checked, error) {
 	def := DefaultConfig()
 	if strings.TrimSpace(c.TrustedProxies) == "" {

@@ -150,8 +150,21 @@ func TestCatalogAdmin(t *testing.T) {
 	if err := RemoveGrant(ctx, pool, c.ID, "group:g"); err != nil {
 		t.Fatal(err)
 	}
+	// Removing a collection removes its objects too.
+	srv, err := New(ctx, pool, DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := rawObjects([]map[string]any{indicator(newID("indicator"), "2020-01-01T00:00:00Z", "")})
+	if _, _, err := srv.ingest(ctx, "api1", mustUUID(c.ID), "alice", objs); err != nil {
+		t.Fatal(err)
+	}
 	if err := RemoveCollection(ctx, pool, c.ID); err != nil {
 		t.Fatal(err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM taxii_objects`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d objects left after removing their collection (%v)", left, err)
 	}
 	if err := RemoveAPIRoot(ctx, pool, "api1"); err != nil {
 		t.Fatal(err)

@@ -87,6 +87,9 @@ func runCore(ctx context.Context, args []string) error {
 		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
 		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
 	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 
 	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
