@@ -1,4 +1,152 @@
 package main
 
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/deployment"
+	"github.com/taxiway/taxiway/internal/localstack"
+)
+
 // stackCommands span the parts: migrate, sync, local.
-func stackCommands() []command { return nil }
+func stackCommands() []command {
+	return []command{
+		{"migrate", "apply the core's and the token service's schema migrations", runMigrate},
+		{"sync", "make roots, collections, grants and accounts match a YAML file", runSync},
+		{"local", "run the whole stack on this machine (what `make run` does)", runLocal},
+	}
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dbURL := fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (TAXIWAY_DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pool, err := connect(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	applied, err := deployment.Migrate(ctx, pool)
+	for _, name := range applied {
+		fmt.Println("applied", name)
+	}
+	if err == nil && len(applied) == 0 {
+		fmt.Println("schema is current")
+	}
+	return err
+}
+
+func runSync(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	dbURL := fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (TAXIWAY_DATABASE_URL)")
+	prune := fs.Bool("prune", false, "also remove roots, collections, grants and accounts the file does not list")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: taxiway sync [-prune] [-database-url URL] FILE.yaml")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("expected one YAML file, got %d arguments", fs.NArg())
+	}
+	f, err := deployment.Load(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	pool, err := connect(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	report, err := deployment.Apply(ctx, pool, f, *prune)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("core: %v\naccounts: %v\n", report.Core, report.Accounts)
+	return nil
+}
+
+func runLocal(ctx context.Context, args []string) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	cfg := localstack.Defaults(root)
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "folder for the Postgres cluster, logs and Caddy's state (kept between runs)")
+	fs.StringVar(&cfg.GatewayBin, "gateway-bin", cfg.GatewayBin, "the gateway binary (go build ./cmd/gateway)")
+	fs.StringVar(&cfg.Caddyfile, "caddyfile", cfg.Caddyfile, "the gateway's Caddyfile")
+	fs.StringVar(&cfg.SeedFile, "seed", cfg.SeedFile, "sync YAML applied at every start (empty: none)")
+	fs.IntVar(&cfg.GatewayPort, "port", cfg.GatewayPort, "the gateway's port on 127.0.0.1")
+	fs.IntVar(&cfg.GatewayAdminPort, "gateway-admin-port", cfg.GatewayAdminPort, "Caddy's admin endpoint (serves the gateway's /metrics)")
+	fs.IntVar(&cfg.CorePort, "core-port", cfg.CorePort, "the core's port")
+	fs.IntVar(&cfg.CoreOpsPort, "core-ops-port", cfg.CoreOpsPort, "the core's /metrics, /healthz and /readyz")
+	fs.IntVar(&cfg.TokenPort, "token-port", cfg.TokenPort, "the token service's port")
+	fs.IntVar(&cfg.TokenOpsPort, "token-ops-port", cfg.TokenOpsPort, "the token service's /metrics, /healthz and /readyz")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if self, err := os.Executable(); err == nil {
+		cfg.TaxiwayBin = self
+	}
+	if cfg.GatewayBin, err = filepath.Abs(cfg.GatewayBin); err != nil {
+		return err
+	}
+	cfg.Progress = os.Stdout
+
+	st, err := localstack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	u := st.GatewayURL()
+	fmt.Printf(`
+Taxiway is running:
+  gateway        %[1]s   (TAXII 2.1 at /taxii2/, tokens at /management/auth)
+  core           http://127.0.0.1:%[2]d   metrics http://127.0.0.1:%[3]d/metrics
+  token service  http://127.0.0.1:%[4]d   metrics http://127.0.0.1:%[5]d/metrics
+  postgres       %[6]s
+Try:
+  curl -d 'username=test&password=test' %[1]s/management/auth
+  curl -u test:test -H 'Accept: application/taxii+json;version=2.1' %[1]s/taxii2/
+Ctrl-C stops everything; data stays in %[7]s.
+`, u, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort, st.DatabaseURL(), cfg.DataDir)
+
+	var stopErr error
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nstopping...")
+	case name := <-st.Done():
+		stopErr = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cfg.DataDir, "logs", name+".log"))
+	}
+	if err := st.Stop(); err != nil && stopErr == nil {
+		stopErr = err
+	}
+	if stopErr == nil {
+		fmt.Println("stopped")
+	}
+	return stopErr
+}
+
+func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, fmt.Errorf("no database: set -database-url or TAXIWAY_DATABASE_URL")
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the database URL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	return pool, nil
+}

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taxiway/taxiway/internal/localstack"
+)
+
+// TestTokenExpires: a Bearer token works until exp (plus the gateway's
+// leeway) and is refused after it.
+func TestTokenExpires(t *testing.T) {
+	issued := time.Now()
+	token := login(t, "test", "test")
+	c := bearer(t, token)
+	c.json("GET", "/taxii2/", nil, http.StatusOK)
+
+	deadline := issued.Add(tokenTTL*time.Second + gatewayLeeway + 10*time.Second)
+	for {
+		r, _ := c.do("GET", "/taxii2/", nil)
+		if r.StatusCode == http.StatusUnauthorized {
+			if since := time.Since(issued); since < tokenTTL*time.Second {
+				t.Fatalf("token refused after %v, before its %ds lifetime", since, tokenTTL)
+			}
+			return
+		}
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("status %d while waiting for expiry", r.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token still accepted %v after issue (ttl %ds, leeway %v)", time.Since(issued), tokenTTL, gatewayLeeway)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestTokenServiceDown: Basic logins that need an exchange get 503 (not
+// 401: the credentials may be right), while Bearer tokens keep working from
+// the gateway's cached keys.
+func TestTokenServiceDown(t *testing.T) {
+	ensureOutsider(t)
+	token := login(t, "test", "test")
+	if err := stack.StopService(localstack.TokenService); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() { // leave the stack whole for the tests after this one
+		if !restarted {
+			if err := stack.StartService(context.Background(), localstack.TokenService); err != nil {
+				t.Errorf("restarting the token service: %v", err)
+			}
+		}
+	})
+
+	bearer(t, token).json("GET", "/taxii2/", nil, http.StatusOK)
+	// Credentials the gateway has not cached need the token service.
+	r, b := basic(t, "outsider", "not-cached-"+uuid4()).do("GET", "/taxii2/", nil)
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("Basic with the token service down: status %d %s, want 503", r.StatusCode, b)
+	}
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+
+	restarted = true
+	if err := stack.StartService(context.Background(), localstack.TokenService); err != nil {
+		t.Fatal(err)
+	}
+	basic(t, "outsider", "outsider-pw").json("GET", "/taxii2/", nil, http.StatusOK)
+}
+
+// TestPostgresRestartLosesNoAcceptedObject writes continuously while
+// Postgres stops and starts again: requests fail while it is down, service
+// is full afterwards, and every object the core accepted (202, counted as a
+// success) is there.
+func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
+	c := basic(t, "test", "test")
+	c.json("GET", "/taxii2/", nil, http.StatusOK) // warm the Basic cache
+
+	var (
+		mu       sync.Mutex
+		accepted []string
+		failures int
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 2000; i++ { // bounded even if stop never comes
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			batch := []any{}
+			ids := []string{}
+			for range 5 {
+				o := indicator(time.Now())
+				batch = append(batch, o)
+				ids = append(ids, o["id"].(string))
+			}
+			r, b := c.do("POST", demoObjects, map[string]any{"objects": batch})
+			mu.Lock()
+			if r.StatusCode == http.StatusAccepted && strings.Contains(string(b), `"success_count":5`) {
+				accepted = append(accepted, ids...)
+			} else {
+				failures++
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(time.Second)
+	if err := stack.StopPostgres(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	downFailures := failures
+	mu.Unlock()
+	if err := stack.StartPostgres(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	if downFailures == 0 {
+		t.Error("no request failed while Postgres was down")
+	}
+	// Full service afterwards.
+	c.json("POST", demoObjects, map[string]any{"objects": []any{indicator(time.Now())}}, http.StatusAccepted)
+	if len(accepted) == 0 {
+		t.Fatal("nothing was accepted")
+	}
+	found := map[string]bool{}
+	for start := 0; start < len(accepted); start += 50 {
+		chunk := accepted[start:min(start+50, len(accepted))]
+		q := url.Values{"match[id]": {strings.Join(chunk, ",")}, "limit": {"100"}}
+		env, _ := c.json("GET", demoObjects+"?"+q.Encode(), nil, http.StatusOK)
+		objs, _ := env["objects"].([]any)
+		for _, o := range objs {
+			found[o.(map[string]any)["id"].(string)] = true
+		}
+	}
+	for _, id := range accepted {
+		if !found[id] {
+			t.Errorf("accepted object %s is missing after the restart", id)
+		}
+	}
+	t.Logf("%d objects accepted, %d requests failed (%d while down)", len(accepted), failures, downFailures)
+}

@@ -1,0 +1,383 @@
+// Package localstack runs the whole Taxiway stack on one machine without
+// Docker: a private Postgres cluster under the checkout, the token service,
+// the core and the Caddy gateway as child processes. `taxiway local` (what
+// `make run` calls) and the end-to-end tests start the stack through Start,
+// so the tests exercise exactly what users run.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/deployment"
+	"github.com/taxiway/taxiway/internal/pgcluster"
+)
+
+// Database is the database the stack's parts share inside the cluster.
+const Database = "taxiway"
+
+// Service names, as Stop/StartService take them.
+const (
+	TokenService = "tokenservice"
+	Core         = "core"
+	Gateway      = "gateway"
+)
+
+// Config says where the stack keeps its data, which binaries it runs and
+// which loopback ports it uses.
+type Config struct {
+	// DataDir keeps the Postgres cluster, Caddy's state and the logs
+	// between runs.
+	DataDir string
+	// TaxiwayBin runs the token service and the core (its subcommands).
+	TaxiwayBin string
+	// GatewayBin is Caddy built with the taxii_auth module (cmd/gateway).
+	GatewayBin string
+	// Caddyfile is the gateway's configuration (the repository's root Caddyfile).
+	Caddyfile string
+	// SeedFile is a sync YAML applied at every start (idempotent): the demo
+	// account, API root and collection.
+	SeedFile string
+	// Ports on 127.0.0.1. GatewayAdmin is Caddy's admin endpoint (it also
+	// serves the gateway's metrics).
+	GatewayPort, GatewayAdminPort int
+	CorePort, CoreOpsPort         int
+	TokenPort, TokenOpsPort       int
+	// TokenTTL is the token lifetime in seconds; 0 keeps the service's default.
+	TokenTTL int
+	// Env is added to every service's environment, after the stack's own.
+	Env []string
+	// Progress receives one line per step; nil discards them.
+	Progress io.Writer
+}
+
+// Defaults are the ports README documents.
+func Defaults(root string) Config {
+	return Config{
+		DataDir:          filepath.Join(root, ".data"),
+		TaxiwayBin:       filepath.Join(root, "bin", "taxiway"),
+		GatewayBin:       filepath.Join(root, "bin", "gateway"),
+		Caddyfile:        filepath.Join(root, "Caddyfile"),
+		SeedFile:         filepath.Join(root, "deploy", "demo.yaml"),
+		GatewayPort:      9000,
+		GatewayAdminPort: 2019,
+		CorePort:         9010, CoreOpsPort: 9011,
+		TokenPort: 9020, TokenOpsPort: 9021,
+	}
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	cfg      Config
+	cluster  *pgcluster.Cluster
+	services map[string]*service
+}
+
+type service struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Start brings the whole stack up and returns once the gateway answers.
+// On failure everything started so far is stopped again.
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	for _, bin := range []string{cfg.TaxiwayBin, cfg.GatewayBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("binary %s is missing: build it first (make build): %w", bin, err)
+		}
+	}
+	for _, p := range []int{cfg.GatewayPort, cfg.GatewayAdminPort, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort} {
+		if err := portFree(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
+	}
+
+	st = &Stack{cfg: cfg, services: map[string]*service{}}
+	defer func() {
+		if err != nil {
+			_ = st.Stop()
+		}
+	}()
+
+	fmt.Fprintf(cfg.Progress, "postgres: starting the cluster in %s\n", st.pgDir())
+	if err := st.startPostgres(ctx); err != nil {
+		return st, err
+	}
+	if err := st.prepareDatabase(ctx); err != nil {
+		return st, err
+	}
+	for _, name := range []string{TokenService, Core, Gateway} {
+		if err := st.StartService(ctx, name); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (st *Stack) pgDir() string { return filepath.Join(st.cfg.DataDir, "postgres") }
+
+// DatabaseURL is the URL the services use.
+func (st *Stack) DatabaseURL() string { return st.cluster.URL(Database) }
+
+// GatewayURL is the stack's public address.
+func (st *Stack) GatewayURL() string { return "http://127.0.0.1:" + strconv.Itoa(st.cfg.GatewayPort) }
+
+func (st *Stack) startPostgres(ctx context.Context) error {
+	c, err := pgcluster.Start(ctx, pgcluster.Options{
+		DataDir: st.pgDir(),
+		LogPath: filepath.Join(st.cfg.DataDir, "logs", "postgres.log"),
+	})
+	if err != nil {
+		return err
+	}
+	st.cluster = c
+	return nil
+}
+
+// prepareDatabase creates the database, migrates both parts and applies the
+// seed file.
+func (st *Stack) prepareDatabase(ctx context.Context) error {
+	if err := st.cluster.EnsureDatabase(ctx, Database); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, st.DatabaseURL())
+	if err != nil {
+		return fmt.Errorf("connecting to the stack's database: %w", err)
+	}
+	defer pool.Close()
+	applied, err := deployment.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(st.cfg.Progress, "postgres: ready, %d migrations applied\n", len(applied))
+	if st.cfg.SeedFile == "" {
+		return nil
+	}
+	f, err := deployment.Load(st.cfg.SeedFile)
+	if err != nil {
+		return err
+	}
+	if _, err := deployment.Apply(ctx, pool, f, false); err != nil {
+		return fmt.Errorf("applying %s: %w", st.cfg.SeedFile, err)
+	}
+	fmt.Fprintf(st.cfg.Progress, "postgres: demo data from %s in place\n", st.cfg.SeedFile)
+	return nil
+}
+
+// RestartPostgres stops the cluster and starts it again on the same data,
+// as an operator's restart or a crash-free failover would.
+func (st *Stack) RestartPostgres(ctx context.Context, down time.Duration) error {
+	if err := st.cluster.Stop(); err != nil {
+		return fmt.Errorf("stopping postgres: %w", err)
+	}
+	select {
+	case <-time.After(down):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return st.startPostgres(ctx)
+}
+
+// StopPostgres and StartPostgres split RestartPostgres for tests that act
+// while the database is down.
+func (st *Stack) StopPostgres() error { return st.cluster.Stop() }
+
+// StartPostgres starts the cluster again after StopPostgres.
+func (st *Stack) StartPostgres(ctx context.Context) error { return st.startPostgres(ctx) }
+
+// command builds the child process for a service.
+func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
+	cfg := st.cfg
+	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	env := append(os.Environ(),
+		"TAXIWAY_DATABASE_URL="+st.DatabaseURL(),
+		"TAXIWAY_CORE_LISTEN="+addr(cfg.CorePort),
+		"TAXIWAY_CORE_OPS_LISTEN="+addr(cfg.CoreOpsPort),
+		"TAXIWAY_TOKEN_LISTEN="+addr(cfg.TokenPort),
+		"TAXIWAY_TOKEN_OPS_LISTEN="+addr(cfg.TokenOpsPort),
+		"TAXIWAY_CORE_UPSTREAM="+addr(cfg.CorePort),
+		"TAXIWAY_TOKEN_UPSTREAM="+addr(cfg.TokenPort),
+		"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(cfg.GatewayPort),
+		"TAXIWAY_GATEWAY_BIND=127.0.0.1",
+		"TAXIWAY_GATEWAY_ADMIN="+addr(cfg.GatewayAdminPort),
+		// Caddy keeps its state (autosaved config, local CA) under the checkout.
+		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", "config"),
+	)
+	if cfg.TokenTTL > 0 {
+		env = append(env, "TAXIWAY_TOKEN_TTL="+strconv.Itoa(cfg.TokenTTL))
+	}
+	env = append(env, cfg.Env...)
+
+	var cmd *exec.Cmd
+	var ready func(context.Context) error
+	switch name {
+	case TokenService:
+		cmd = exec.Command(cfg.TaxiwayBin, "tokenservice")
+		ready = httpReady("http://"+addr(cfg.TokenOpsPort)+"/readyz", http.StatusOK)
+	case Core:
+		cmd = exec.Command(cfg.TaxiwayBin, "core")
+		ready = httpReady("http://"+addr(cfg.CoreOpsPort)+"/readyz", http.StatusOK)
+	case Gateway:
+		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
+		// Without credentials the gateway answers 401: it is up and routing.
+		ready = httpReady("http://"+addr(cfg.GatewayPort)+"/taxii2/", http.StatusUnauthorized)
+	}
+	cmd.Env = env
+	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
+	// then stops the services in order. Pdeathsig covers a crash of ours.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	return cmd, ready
+}
+
+// StartService starts one service and waits until it is ready.
+func (st *Stack) StartService(ctx context.Context, name string) error {
+	if s := st.services[name]; s != nil && !s.exited() {
+		return fmt.Errorf("%s is already running", name)
+	}
+	cmd, ready := st.command(name)
+	if cmd == nil {
+		return fmt.Errorf("unknown service %q", name)
+	}
+	logPath := filepath.Join(st.cfg.DataDir, "logs", name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", logPath, err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	s := &service{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		s.err = cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+	st.services[name] = s
+
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		err := ready(waitCtx)
+		if err == nil {
+			fmt.Fprintf(st.cfg.Progress, "%s: ready (log: %s)\n", name, logPath)
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("%s exited during start (%v); the end of %s:\n%s", name, s.err, logPath, tail(logPath, 2000))
+		case <-waitCtx.Done():
+			return fmt.Errorf("%s not ready after 60s (%v); the end of %s:\n%s", name, err, logPath, tail(logPath, 2000))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// StopService stops one service gracefully (SIGTERM, then SIGKILL after 20s).
+func (st *Stack) StopService(name string) error {
+	s := st.services[name]
+	if s == nil || s.exited() {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		return fmt.Errorf("%s did not stop within 20s; killed", name)
+	}
+	var exit *exec.ExitError
+	if s.err != nil && !errors.As(s.err, &exit) {
+		return fmt.Errorf("%s: %w", name, s.err)
+	}
+	return nil
+}
+
+// Done is closed when any service exits.
+func (st *Stack) Done() <-chan string {
+	ch := make(chan string, len(st.services))
+	for name, s := range st.services {
+		go func() { <-s.done; ch <- name }()
+	}
+	return ch
+}
+
+func (s *service) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop stops the gateway first (no new requests), then the services, then Postgres.
+func (st *Stack) Stop() error {
+	var errs []error
+	for _, name := range []string{Gateway, Core, TokenService} {
+		errs = append(errs, st.StopService(name))
+	}
+	if st.cluster != nil {
+		errs = append(errs, st.cluster.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+func portFree(port int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return fmt.Errorf("port %d on 127.0.0.1 is in use (another Taxiway, or another program?): stop it or choose other ports (taxiway local -h)", port)
+	}
+	return l.Close()
+}
+
+func httpReady(url string, want int) func(context.Context) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", "application/taxii+json;version=2.1")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, want)
+		}
+		return nil
+	}
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark of the stack in one run on loopback, so the
+# ratios compare figures taken on the same (shared, noisy) machine at the
+# same time. Prints Markdown; BENCHMARKS.md records a run and how to read it.
+#   BENCH_OBJECTS   objects loaded into the core's collection (default 1000000)
+#   BENCH_DURATION  seconds per load run against the gateway (default 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "# Taxiway benchmarks, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3-), $(uname -sr)"
+echo
+
+echo "## Go micro-benchmarks"
+echo
+echo '```'
+go test -run '^$' -bench . -benchtime 1x -count 1 ./internal/... >/dev/null # compile once
+go test -run '^$' -bench . -benchmem ./taxiicore/... ./tokenservice/... ./caddymodule/... | grep -E '^(Benchmark|ok|pkg)'
+echo '```'
+echo
+
+echo "## Gateway: taxii_auth against plain reverse_proxy"
+echo
+go run ./cmd/benchgateway -duration "${BENCH_DURATION:-10}s"
+echo
+
+echo "## Token service"
+echo
+go run ./cmd/benchtoken
+echo
+
+echo "## Core on ${BENCH_OBJECTS:-1000000} objects"
+echo
+go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}"
