@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -358,4 +360,18 @@ func bearer(tok string) map[string]string { return map[string]string{"Authorizat
 
 func basicAuth(user, password string) map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
+}
+
+// writePublicKeyPEM writes k's public key as PEM into dir.
+func writePublicKeyPEM(t testing.TB, dir string, k signingKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := dir + "/pub.pem"
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

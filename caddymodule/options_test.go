@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"os"
 	"strings"
@@ -159,14 +157,7 @@ func TestProvisionRefusals(t *testing.T) {
 // file, and a JWT as the Basic password.
 func TestOptions(t *testing.T) {
 	key := newSigningKey(t, "pem-key")
-	der, err := x509.MarshalPKIXPublicKey(key.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemFile := t.TempDir() + "/pub.pem"
-	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pemFile := writePublicKeyPEM(t, t.TempDir(), key)
 	b := newBackend(t)
 	g := startGatewayWith(t, `	@public path /taxii2/
 	taxii_auth {
