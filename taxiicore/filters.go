@@ -1,6 +1,7 @@
 package taxiicore
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -77,6 +78,9 @@ func parseFilters(rawQuery string, allowed []string, defaultVersion string, maxP
 			fmt.Fprintf(&norm, "added_after=%d\x00", f.after)
 		case "limit":
 			n, err := strconv.Atoi(v)
+			if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+				n, err = maxPage, nil // a huge limit is still a positive integer
+			}
 			if err != nil || n < 1 {
 				return filters{}, badf("limit must be a positive integer")
 			}

@@ -61,7 +61,7 @@ func TestListFilters(t *testing.T) {
 
 	// Every malformed parameter is a 400 with an error body.
 	bad := []string{
-		"?limit=0", "?limit=-1", "?limit=abc", "?limit=1.5", "?limit=",
+		"?limit=0", "?limit=-1", "?limit=-99999999999999999999999", "?limit=+", "?limit=abc", "?limit=1.5", "?limit=",
 		"?added_after=yesterday", "?added_after=2020-01-01", "?added_after=2020-01-01T00:00:00", "?added_after=2020-01-01T00:00:00.Z",
 		"?added_after=2020-01-01T00:00:00.1234567890Z", "?added_after=2020-01-01T00:00:00%2B01:00",
 		"?added_after=2020-01-01T00:00:00Z&added_after=2020-01-01T00:00:00Z",

@@ -40,3 +40,12 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// metricMethod keeps the method label bounded: clients may send any token.
+func metricMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS":
+		return m
+	}
+	return "OTHER"
+}

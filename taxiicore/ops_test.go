@@ -40,11 +40,13 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	f.post(colRW, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""), indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))
 	f.expect(req{path: objectsPath(colWO)}, http.StatusForbidden)
+	f.expect(req{method: "FROB", path: "/taxii2/"}, http.StatusMethodNotAllowed)
 	_, metrics := get("/metrics")
 	for _, want := range []string{
 		`taxiway_core_requests_total{code="202",method="POST",route="/{root}/collections/{id}/objects/"} 1`,
 		`taxiway_core_requests_total{code="403",method="GET",route="/{root}/collections/{id}/objects/"} 1`,
 		`taxiway_core_objects_ingested_total 2`,
+		`taxiway_core_requests_total{code="405",method="OTHER",route="/taxii2/"} 1`,
 		`taxiway_core_request_duration_seconds_bucket{method="POST",route="/{root}/collections/{id}/objects/"`,
 	} {
 		if !strings.Contains(metrics, want) {

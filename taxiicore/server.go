@@ -151,8 +151,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(template, r.Method, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(template, r.Method).Observe(elapsed.Seconds())
+		method := metricMethod(r.Method)
+		s.metrics.requests.WithLabelValues(template, method, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(template, method).Observe(elapsed.Seconds())
 		s.log.Info("request", "request_id", reqID, "method", r.Method, "route", template,
 			"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "user", user)
 	}()
