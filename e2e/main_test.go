@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
+	flag.Parse()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		return 1, err
@@ -49,6 +51,10 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(tmp)
+	// Postgres runs as an unprivileged user when the tests run as root.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return 1, err
+	}
 
 	cfg := localstack.Defaults(root)
 	cfg.DataDir = filepath.Join(tmp, "data")

@@ -93,6 +93,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := os.Chmod(filepath.Dir(dataDir), 0o755); err != nil {
 			return nil, fmt.Errorf("opening the data folder's parent to the postgres user: %w", err)
 		}
+		if err := checkTraversable(filepath.Dir(dataDir), cred); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		args := []string{"-D", dataDir, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--locale=C"}
@@ -158,6 +161,27 @@ func serverCredential() (*syscall.Credential, error) {
 	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
+
+// checkTraversable fails clearly when the server's user cannot reach dir
+// (say, a checkout under root's 0700 home), instead of initdb's bare
+// "Permission denied".
+func checkTraversable(dir string, cred *syscall.Credential) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			return fmt.Errorf("checking %s: %w", d, err)
+		}
+		ok := st.Mode&0o001 != 0 ||
+			(st.Uid == cred.Uid && st.Mode&0o100 != 0) ||
+			(st.Gid == cred.Gid && st.Mode&0o010 != 0)
+		if !ok {
+			return fmt.Errorf("the postgres user cannot enter %s, so it cannot reach the data folder below it: make it traversable (chmod o+x %s) or put the data folder elsewhere", d, d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
 
 func (c *Cluster) waitReady(ctx context.Context) error {
