@@ -107,7 +107,7 @@ func runLocal(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	u := st.GatewayURL()
+	u := fmt.Sprintf("http://localhost:%d", cfg.GatewayPort)
 	fmt.Printf(`
 Taxiway is running:
   gateway        %[1]s   (TAXII 2.1 at /taxii2/, tokens at /management/auth)
