@@ -60,6 +60,7 @@ func startCore(ctx context.Context, bin, dbURL string) (*exec.Cmd, string, error
 		return nil, "", err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// The log is kept only when the core fails to start.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
@@ -69,6 +70,8 @@ func startCore(ctx context.Context, bin, dbURL string) (*exec.Cmd, string, error
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
+				logf.Close()
+				os.Remove(logf.Name())
 				return cmd, "http://" + api, nil
 			}
 		}
