@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,6 +357,33 @@ func TestBasicCache(t *testing.T) {
 		t.Errorf("cached login after failures: %d, %d exchanges", resp.StatusCode, ts.exchanges.Load())
 	}
 	assertNoSecrets(t, g, "correct horse", "wrong", base64.StdEncoding.EncodeToString([]byte("alice:wrong")))
+
+	// Concurrent first logins with the same credentials share one exchange.
+	ts.mu.Lock()
+	ts.delay = 300 * time.Millisecond
+	ts.mu.Unlock()
+	before := ts.exchanges.Load()
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, g.url+"/", nil)
+			req.SetBasicAuth("bob", "bobs password")
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+				codes[i] = resp.StatusCode
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("concurrent login %d: %d", i, c)
+		}
+	}
+	if n := ts.exchanges.Load() - before; n != 1 {
+		t.Errorf("%d exchanges for 8 concurrent logins with the same credentials, want 1", n)
+	}
 }
 
 // TestTokenServiceDown: Basic gets 503 with Retry-After (429 passes through)

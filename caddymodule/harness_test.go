@@ -67,6 +67,7 @@ type tokenService struct {
 	status    int    // when non-zero, /auth answers this status
 	retry     string // Retry-After with status
 	jwksDown  bool
+	delay     time.Duration // before answering /auth
 	lastXFF   string
 	exchanges atomic.Int64
 	jwksHits  atomic.Int64
@@ -120,10 +121,11 @@ func (ts *tokenService) xff() string {
 func (ts *tokenService) auth(w http.ResponseWriter, r *http.Request) {
 	ts.exchanges.Add(1)
 	ts.mu.Lock()
-	status, retry := ts.status, ts.retry
+	status, retry, delay := ts.status, ts.retry, ts.delay
 	key := ts.keys[len(ts.keys)-1]
 	ts.lastXFF = r.Header.Get("X-Forwarded-For")
 	ts.mu.Unlock()
+	time.Sleep(delay)
 	w.Header().Set("Content-Type", "application/json")
 	if status != 0 {
 		if retry != "" {
