@@ -275,3 +275,31 @@ func TestMetricsAndReload(t *testing.T) {
 		t.Errorf("JWKS refreshes %v, want one per handler", got["taxiway_gateway_jwks_refreshes_total,result=ok"])
 	}
 }
+
+// TestBackendCredentials: the directive order lets `request_header` give the
+// backend its own credentials after taxii_auth removed the client's, with no
+// `order` line, as when fronting a TAXII server that does its own Basic auth.
+func TestBackendCredentials(t *testing.T) {
+	key := newSigningKey(t, "k1")
+	ts := newTokenService(t, key)
+	b := newBackend(t)
+	g := startGateway(t, `	request_header Authorization "Basic YmFja2VuZDpwdw=="
+`+standardSite(ts, b, ""))
+	resp, body := get(t, g, "/", basicAuth("alice", "correct horse"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	if got := b.last().Get("Authorization"); got != "Basic YmFja2VuZDpwdw==" {
+		t.Errorf("backend Authorization %q, want the gateway's own credentials", got)
+	}
+	if got := b.last().Get("X-Authenticated-User"); got != "alice" {
+		t.Errorf("X-Authenticated-User %q", got)
+	}
+	// Without credentials the header set for the backend does not log anyone in.
+	before := b.count()
+	resp, body = get(t, g, "/", nil)
+	assertRefused(t, resp, body)
+	if b.count() != before {
+		t.Error("backend reached without credentials")
+	}
+}

@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRootCaddyfile adapts the stack's Caddyfile with the local defaults and
+// with compose-style environment, and checks the routing contract.
+func TestRootCaddyfile(t *testing.T) {
+	src, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct{ listen, admin, token, core string }
+	cases := []struct {
+		name string
+		env  map[string]string
+		want want
+		tls  bool
+	}{
+		{"local defaults", nil, want{"127.0.0.1:9000", "localhost:2019", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
+		{"compose", map[string]string{
+			"TAXIWAY_GATEWAY_SITE": "https://localhost:9000", "TAXIWAY_GATEWAY_BIND": "0.0.0.0",
+			"TAXIWAY_GATEWAY_TLS": "internal", "TAXIWAY_GATEWAY_ADMIN": "off",
+			"TAXIWAY_TOKEN_UPSTREAM": "tokenservice:9020", "TAXIWAY_CORE_UPSTREAM": "taxiicore:9010",
+		}, want{"0.0.0.0:9000", "", "tokenservice:9020", "taxiicore:9010"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"TAXIWAY_GATEWAY_SITE", "TAXIWAY_GATEWAY_BIND", "TAXIWAY_GATEWAY_TLS",
+				"TAXIWAY_GATEWAY_ADMIN", "TAXIWAY_TOKEN_UPSTREAM", "TAXIWAY_CORE_UPSTREAM"} {
+				t.Setenv(k, tc.env[k])
+				if _, ok := tc.env[k]; !ok {
+					os.Unsetenv(k)
+				}
+			}
+			cfg, err := adapt(string(src))
+			if err != nil {
+				t.Fatalf("adapting the root Caddyfile: %v", err)
+			}
+			js := string(cfg)
+			var doc struct {
+				Admin struct {
+					Listen   string `json:"listen"`
+					Disabled bool   `json:"disabled"`
+				} `json:"admin"`
+				Apps struct {
+					HTTP struct {
+						Metrics *struct{}                  `json:"metrics"`
+						Servers map[string]json.RawMessage `json:"servers"`
+					} `json:"http"`
+					TLS json.RawMessage `json:"tls"`
+				} `json:"apps"`
+			}
+			if err := json.Unmarshal(cfg, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if tc.want.admin == "" && !doc.Admin.Disabled || tc.want.admin != "" && doc.Admin.Listen != tc.want.admin {
+				t.Errorf("admin %+v, want %q", doc.Admin, tc.want.admin)
+			}
+			if doc.Apps.HTTP.Metrics == nil {
+				t.Error("metrics are off")
+			}
+			if len(doc.Apps.HTTP.Servers) != 1 {
+				t.Fatalf("servers: %d", len(doc.Apps.HTTP.Servers))
+			}
+			if !strings.Contains(js, `"listen":["`+tc.want.listen+`"]`) {
+				t.Errorf("listen address is not %s: %s", tc.want.listen, js)
+			}
+			if got := strings.Contains(string(doc.Apps.TLS), `"internal"`); got != tc.tls {
+				t.Errorf("tls internal = %v, want %v", got, tc.tls)
+			}
+			for _, s := range []string{
+				`"path":["/management/*"]`, `"path":["/.well-known/jwks.json"]`,
+				`"dial":"` + tc.want.token + `"`, `"dial":"` + tc.want.core + `"`,
+				`"token_url":"http://` + tc.want.token + `/management/auth"`,
+				`"jwks_url":"http://` + tc.want.token + `/.well-known/jwks.json"`,
+				`"max_idle_conns_per_host":`, `"logs":{`,
+			} {
+				if !strings.Contains(js, s) {
+					t.Errorf("adapted config lacks %s", s)
+				}
+			}
+			// taxii_auth comes right before the proxy to the core.
+			auth := strings.Index(js, `"handler":"taxii_auth"`)
+			core := strings.Index(js, `"dial":"`+tc.want.core+`"`)
+			if auth < 0 || core < auth {
+				t.Error("taxii_auth does not precede the proxy to the core")
+			}
+		})
+	}
+}
