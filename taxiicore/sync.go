@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/syncreport"
 )
 
 // SyncSpec is the core's part of the declarative configuration file. It is
@@ -63,32 +65,7 @@ type GrantSpec struct {
 }
 
 // SyncReport lists what a Sync changed, one human-readable item per change.
-type SyncReport struct {
-	Created []string
-	Updated []string
-	Removed []string
-}
-
-// Changed reports whether Sync changed anything.
-func (r SyncReport) Changed() bool {
-	return len(r.Created)+len(r.Updated)+len(r.Removed) > 0
-}
-
-func (r SyncReport) String() string {
-	if !r.Changed() {
-		return "taxiicore: nothing to change"
-	}
-	var b strings.Builder
-	for _, l := range []struct {
-		verb  string
-		items []string
-	}{{"created", r.Created}, {"updated", r.Updated}, {"removed", r.Removed}} {
-		for _, it := range l.items {
-			fmt.Fprintf(&b, "taxiicore: %s %s\n", l.verb, it)
-		}
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
+type SyncReport = syncreport.Report
 
 // Validate checks the whole spec before anything is written.
 func (spec *SyncSpec) Validate() error {
@@ -164,9 +141,9 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (S
 	if err := spec.Validate(); err != nil {
 		return SyncReport{}, fmt.Errorf("invalid sync spec: %w", err)
 	}
-	var rep SyncReport
+	rep := SyncReport{Component: Component}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		rep = SyncReport{}
+		rep = SyncReport{Component: Component}
 		note := func(inserted bool, what string) {
 			if inserted {
 				rep.Created = append(rep.Created, what)

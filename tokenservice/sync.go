@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taxiway/taxiway/internal/syncreport"
 )
 
 // AccountSpec is one entry of the `accounts:` list in the declarative sync
@@ -41,17 +43,7 @@ type AccountSpec struct {
 }
 
 // SyncReport says what SyncAccounts changed, by username.
-type SyncReport struct {
-	Created   []string
-	Updated   []string
-	Deleted   []string
-	Unchanged []string
-}
-
-// Changed reports whether the sync changed anything.
-func (r SyncReport) Changed() bool {
-	return len(r.Created)+len(r.Updated)+len(r.Deleted) > 0
-}
+type SyncReport = syncreport.Report
 
 // SyncAccounts makes the accounts table match specs, in one transaction:
 // creates missing accounts, updates those that differ, and with prune
@@ -105,9 +97,9 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpe
 		want = append(want, w)
 	}
 
-	var report SyncReport
+	report := SyncReport{Component: Component}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		report = SyncReport{}
+		report = SyncReport{Component: Component}
 		// Serialise concurrent syncs so that they do not interleave.
 		if _, err := tx.Exec(ctx, "LOCK TABLE token_accounts IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return err
@@ -185,9 +177,9 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpe
 				if _, err := tx.Exec(ctx, `DELETE FROM token_accounts WHERE username = $1`, name); err != nil {
 					return fmt.Errorf("deleting account %s: %w", name, err)
 				}
-				report.Deleted = append(report.Deleted, name)
+				report.Removed = append(report.Removed, name)
 			}
-			slices.Sort(report.Deleted)
+			slices.Sort(report.Removed)
 		}
 		return nil
 	})

@@ -45,7 +45,7 @@ accounts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(first.Created, []string{"alice", "bot", "legacy"}) || len(first.Deleted) != 0 {
+	if !slices.Equal(first.Created, []string{"alice", "bot", "legacy"}) || len(first.Removed) != 0 {
 		t.Errorf("first sync %+v", first)
 	}
 	second, err := SyncAccounts(ctx, ts.pool, spec.Accounts, dir, false)
@@ -74,7 +74,7 @@ accounts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(third.Updated, []string{"alice", "bot"}) || !slices.Equal(third.Deleted, []string{"stale"}) {
+	if !slices.Equal(third.Updated, []string{"alice", "bot"}) || !slices.Equal(third.Removed, []string{"stale"}) {
 		t.Errorf("third sync %+v", third)
 	}
 	tokenFrom(t, ts.login(t, "bot", "rotated", ""))

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/taxiway/taxiway/internal/deployment"
 	"github.com/taxiway/taxiway/internal/localstack"
 )
@@ -24,11 +22,11 @@ func stackCommands() []command {
 
 func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	dbURL := fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (TAXIWAY_DATABASE_URL)")
+	dbURL := databaseFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pool, err := connect(ctx, *dbURL)
+	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -45,7 +43,7 @@ func runMigrate(ctx context.Context, args []string) error {
 
 func runSync(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	dbURL := fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (TAXIWAY_DATABASE_URL)")
+	dbURL := databaseFlag(fs)
 	prune := fs.Bool("prune", false, "also remove roots, collections, grants and accounts the file does not list")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: taxiway sync [-prune] [-database-url URL] FILE.yaml")
@@ -62,7 +60,7 @@ func runSync(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := connect(ctx, *dbURL)
+	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -71,7 +69,7 @@ func runSync(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("core: %v\naccounts: %v\n", report.Core, report.Accounts)
+	fmt.Printf("%s\n%s\n", report.Core, report.Accounts)
 	return nil
 }
 
@@ -134,19 +132,4 @@ Ctrl-C stops everything; data stays in %[7]s.
 		fmt.Println("stopped")
 	}
 	return stopErr
-}
-
-func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, fmt.Errorf("no database: set -database-url or TAXIWAY_DATABASE_URL")
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the database URL: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting to the database: %w", err)
-	}
-	return pool, nil
 }
