@@ -27,6 +27,8 @@ func TestRootCaddyfile(t *testing.T) {
 			"TAXIWAY_GATEWAY_TLS": "internal", "TAXIWAY_GATEWAY_ADMIN": "off",
 			"TAXIWAY_TOKEN_UPSTREAM": "tokenservice:9020", "TAXIWAY_CORE_UPSTREAM": "taxiicore:9010",
 		}, want{"0.0.0.0:9000", "", "tokenservice:9020", "taxiicore:9010"}, true},
+		{"empty bind listens everywhere", map[string]string{"TAXIWAY_GATEWAY_BIND": ""},
+			want{":9000", "localhost:2019", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
