@@ -34,10 +34,16 @@ const (
 	gatewayImage = "taxiway-gateway:local"
 )
 
-func loadProject(t *testing.T, envFile string) (*types.Project, error) {
+// loadProject loads docker-compose.yml, then any override files (paths
+// relative to the repository root), with envFile as the only .env.
+func loadProject(t *testing.T, envFile string, overrides ...string) (*types.Project, error) {
 	t.Helper()
+	files := []string{filepath.Join(root, "docker-compose.yml")}
+	for _, o := range overrides {
+		files = append(files, filepath.Join(root, o))
+	}
 	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, "docker-compose.yml")},
+		files,
 		cli.WithWorkingDirectory(root),
 		// Only the given file, never the developer's own .env or shell.
 		cli.WithEnvFiles(envFile),
@@ -839,4 +845,56 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
+}
+
+// TestSealedKeysOverride: deploy/compose/sealed-keys.yml hands the token
+// service a key file as a secret, at the path its variable names, and
+// refuses to load without TOKEN_KEK_FILE.
+func TestSealedKeysOverride(t *testing.T) {
+	const override = "deploy/compose/sealed-keys.yml"
+	example, err := os.ReadFile(filepath.Join(root, ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kek := filepath.Join(dir, "token-kek")
+	if err := os.WriteFile(kek, []byte(strings.Repeat("ab", 32)+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	envFile := filepath.Join(dir, "env")
+	if err := os.WriteFile(envFile, append(example, []byte("\nTOKEN_KEK_FILE="+kek+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := loadProject(t, envFile, override)
+	if err != nil {
+		t.Fatalf("loading docker-compose.yml with %s: %v", override, err)
+	}
+	ts := service(t, p, "tokenservice")
+	path := env(ts, "TAXIWAY_TOKEN_KEY_ENCRYPTION_KEY_FILE")
+	if len(ts.Secrets) != 1 {
+		t.Fatalf("tokenservice secrets = %+v, want the key file", ts.Secrets)
+	}
+	target := ts.Secrets[0].Target
+	if target == "" {
+		target = ts.Secrets[0].Source
+	}
+	if !strings.HasPrefix(target, "/") {
+		target = "/run/secrets/" + target
+	}
+	if target != path {
+		t.Errorf("the secret is mounted at %s, but TAXIWAY_TOKEN_KEY_ENCRYPTION_KEY_FILE=%s", target, path)
+	}
+	if got := p.Secrets[ts.Secrets[0].Source].File; got != kek {
+		t.Errorf("secret file = %q, want TOKEN_KEK_FILE %q", got, kek)
+	}
+	// The rest of the stack is unchanged, and the variable is one the
+	// token service reads.
+	if base := service(t, project(t), "tokenservice"); len(ts.Environment) != len(base.Environment)+1 {
+		t.Errorf("the override changes more than the key file: %v", ts.Environment)
+	}
+	checkTaxiwayEnv(t, taxiwayBinary(t), ts)
+
+	if _, err := loadProject(t, filepath.Join(root, ".env.example"), override); err == nil || !strings.Contains(err.Error(), "TOKEN_KEK_FILE") {
+		t.Errorf("loading %s without TOKEN_KEK_FILE: err = %v, want a refusal naming it", override, err)
+	}
 }
