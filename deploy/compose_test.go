@@ -23,6 +23,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/taxiway/taxiway/internal/localstack"
 )
 
 // root is the repository root, where docker-compose.yml lives.
@@ -896,5 +898,74 @@ func TestSealedKeysOverride(t *testing.T) {
 
 	if _, err := loadProject(t, filepath.Join(root, ".env.example"), override); err == nil || !strings.Contains(err.Error(), "TOKEN_KEK_FILE") {
 		t.Errorf("loading %s without TOKEN_KEK_FILE: err = %v, want a refusal naming it", override, err)
+	}
+}
+
+// TestSameStackAsLocal: compose runs the services on the ports `taxiway
+// local` uses, with the same demo data and the same Caddyfile.
+func TestSameStackAsLocal(t *testing.T) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := localstack.Defaults(abs)
+	p := project(t)
+	for listenVar, tc := range map[string]struct {
+		svc  string
+		port int
+	}{
+		"TAXIWAY_CORE_LISTEN":      {"core", local.CorePort},
+		"TAXIWAY_CORE_OPS_LISTEN":  {"core", local.CoreOpsPort},
+		"TAXIWAY_TOKEN_LISTEN":     {"tokenservice", local.TokenPort},
+		"TAXIWAY_TOKEN_OPS_LISTEN": {"tokenservice", local.TokenOpsPort},
+	} {
+		addr := env(service(t, p, tc.svc), listenVar)
+		if _, port, _ := net.SplitHostPort(addr); port != strconv.Itoa(tc.port) {
+			t.Errorf("%s %s=%s, the local stack uses port %d", tc.svc, listenVar, addr, tc.port)
+		}
+	}
+	var seed string
+	for _, v := range service(t, p, "migrate").Volumes {
+		if v.Type == types.VolumeTypeBind {
+			seed = v.Source
+		}
+	}
+	if seed != local.SeedFile {
+		t.Errorf("migrate syncs %s, the local stack %s", seed, local.SeedFile)
+	}
+	var caddyfile string
+	for _, in := range instructions(t, "Dockerfile.gateway") {
+		if f := strings.Fields(in.args); in.cmd == "COPY" && len(f) == 2 && strings.HasSuffix(f[1], "/Caddyfile") {
+			caddyfile = filepath.Join(abs, f[0])
+		}
+	}
+	if caddyfile != local.Caddyfile {
+		t.Errorf("the gateway image runs %q, the local stack %s", caddyfile, local.Caddyfile)
+	}
+}
+
+// TestGoVersion: the builder images' Go is the one go.mod asks for.
+func TestGoVersion(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("go.mod has no go directive")
+	}
+	for _, df := range []string{"Dockerfile", "Dockerfile.gateway"} {
+		found := false
+		for _, in := range instructions(t, df) {
+			if in.cmd == "ARG" && strings.HasPrefix(in.args, "GO_VERSION=") {
+				found = true
+				if v := strings.TrimPrefix(in.args, "GO_VERSION="); v != string(m[1]) {
+					t.Errorf("%s builds with Go %s, go.mod says go %s", df, v, m[1])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s has no ARG GO_VERSION", df)
+		}
 	}
 }
