@@ -14,7 +14,17 @@ type metrics struct {
 	cacheMisses     *prometheus.CounterVec   // cache
 	jwksRefreshes   *prometheus.CounterVec   // result
 	exchangeSeconds *prometheus.HistogramVec // result
+
+	// Children for the per-request path, bound once: label hashing on
+	// every request would be wasted work.
+	okByMethod  map[string]prometheus.Counter
+	hitsByCache map[string]prometheus.Counter
+	missByCache map[string]prometheus.Counter
 }
+
+func (m *metrics) ok(method string)  { m.okByMethod[method].Inc() }
+func (m *metrics) hit(cache string)  { m.hitsByCache[cache].Inc() }
+func (m *metrics) miss(cache string) { m.missByCache[cache].Inc() }
 
 // Label values of taxiway_gateway_auth_attempts_total.
 const (
@@ -63,6 +73,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"result"})); err != nil {
 		return nil, err
+	}
+	m.okByMethod = map[string]prometheus.Counter{}
+	m.hitsByCache = map[string]prometheus.Counter{}
+	m.missByCache = map[string]prometheus.Counter{}
+	for _, method := range []string{methodBearer, methodBasic, methodSkip} {
+		m.okByMethod[method] = m.attempts.WithLabelValues(method, resultOK)
+	}
+	for _, cache := range []string{methodBearer, methodBasic} {
+		m.hitsByCache[cache] = m.cacheHits.WithLabelValues(cache)
+		m.missByCache[cache] = m.cacheMisses.WithLabelValues(cache)
 	}
 	return m, nil
 }

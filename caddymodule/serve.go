@@ -27,7 +27,7 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
 		if skip {
-			a.metrics.attempts.WithLabelValues(methodSkip, resultOK).Inc()
+			a.metrics.ok(methodSkip)
 			if !a.KeepAuthorization {
 				r.Header.Del("Authorization")
 			}
@@ -40,7 +40,7 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		a.refuse(w, method, err)
 		return nil
 	}
-	a.metrics.attempts.WithLabelValues(method, resultOK).Inc()
+	a.metrics.ok(method)
 
 	if !a.KeepAuthorization {
 		r.Header.Del("Authorization")
@@ -103,10 +103,10 @@ func (a *TaxiiAuth) bearer(ctx context.Context, token string) (identity, error) 
 	now := time.Now()
 	k := a.bearerKey.key(token)
 	if id, ok := a.bearerKey.get(k, now); ok {
-		a.metrics.cacheHits.WithLabelValues(methodBearer).Inc()
+		a.metrics.hit(methodBearer)
 		return id, nil
 	}
-	a.metrics.cacheMisses.WithLabelValues(methodBearer).Inc()
+	a.metrics.miss(methodBearer)
 	id, err := a.verifier.verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, errNoKeys) {
@@ -139,10 +139,10 @@ func (a *TaxiiAuth) basic(r *http.Request) (identity, error) {
 	now := time.Now()
 	k := a.basicKeys.key(user, password)
 	if id, ok := a.basicKeys.get(k, now); ok {
-		a.metrics.cacheHits.WithLabelValues(methodBasic).Inc()
+		a.metrics.hit(methodBasic)
 		return id, nil
 	}
-	a.metrics.cacheMisses.WithLabelValues(methodBasic).Inc()
+	a.metrics.miss(methodBasic)
 
 	clientIP := clientAddress(r)
 	// One exchange per credentials at a time; the others wait for it. It

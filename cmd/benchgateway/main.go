@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "duration of each wrk run")
 	fs.IntVar(&cfg.connections, "connections", 32, "wrk connections")
 	fs.IntVar(&cfg.threads, "threads", 2, "wrk threads")
-	fs.IntVar(&cfg.rounds, "rounds", 2, "rounds of the three scenarios, interleaved")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the three scenarios, interleaved (the table reports the median)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ http://127.0.0.1:%[2]d {
 		}
 	}
 
-	fmt.Printf("Gateway throughput on loopback: wrk -t%d -c%d -d%s per run, %d interleaved rounds, %d CPUs shared by wrk, Caddy and the backend.\n\n",
+	fmt.Printf("Gateway throughput on loopback: wrk -t%d -c%d -d%s per run, %d interleaved rounds (median), %d CPUs shared by wrk, Caddy and the backend.\n\n",
 		cfg.threads, cfg.connections, cfg.duration, cfg.rounds, runtime.NumCPU())
 	header := "| scenario |"
 	sep := "|---|"
@@ -185,15 +186,15 @@ http://127.0.0.1:%[2]d {
 		header += fmt.Sprintf(" run %d (req/s) |", r+1)
 		sep += "---:|"
 	}
-	fmt.Println(header + " mean (req/s) | ratio to plain |")
+	fmt.Println(header + " median (req/s) | ratio to plain |")
 	fmt.Println(sep + "---:|---:|")
-	plain := mean(results[0])
+	plain := median(results[0])
 	for i, s := range scenarios {
 		row := "| " + s.name + " |"
 		for _, v := range results[i] {
 			row += fmt.Sprintf(" %.0f |", v)
 		}
-		m := mean(results[i])
+		m := median(results[i])
 		row += fmt.Sprintf(" %.0f | %.1f%% |", m, 100*m/plain)
 		fmt.Println(row)
 	}
@@ -355,10 +356,12 @@ func waitOK(ctx context.Context, url, auth string) error {
 	return fmt.Errorf("%s did not answer 200 in time: %s", url, last)
 }
 
-func mean(v []float64) float64 {
-	var s float64
-	for _, x := range v {
-		s += x
+// median is robust to one run disturbed by other load on the machine.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
 	}
-	return s / float64(len(v))
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
