@@ -167,14 +167,25 @@ http://127.0.0.1:%[2]d {
 		{"taxii_auth + Basic (warm cache)", authURL, basicHeader},
 	}
 	results := make([][]float64, len(scenarios))
+	cpuPerReq := make([][]float64, len(scenarios))
 	for round := range cfg.rounds {
 		for i, s := range scenarios {
-			rps, err := runWrk(ctx, cfg, s.url, s.header)
+			cpuBefore, err := processCPU(gw.Process.Pid)
+			if err != nil {
+				return err
+			}
+			res, err := runWrk(ctx, cfg, s.url, s.header)
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", s.name, round+1, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d  %-32s %10.0f req/s\n", round+1, s.name, rps)
-			results[i] = append(results[i], rps)
+			cpuAfter, err := processCPU(gw.Process.Pid)
+			if err != nil {
+				return err
+			}
+			us := float64((cpuAfter - cpuBefore).Microseconds()) / float64(res.requests)
+			fmt.Fprintf(os.Stderr, "round %d  %-32s %10.0f req/s  %6.1f µs Caddy CPU/request\n", round+1, s.name, res.rps, us)
+			results[i] = append(results[i], res.rps)
+			cpuPerReq[i] = append(cpuPerReq[i], us)
 		}
 	}
 
@@ -186,25 +197,34 @@ http://127.0.0.1:%[2]d {
 		header += fmt.Sprintf(" run %d (req/s) |", r+1)
 		sep += "---:|"
 	}
-	fmt.Println(header + " median (req/s) | ratio to plain |")
-	fmt.Println(sep + "---:|---:|")
-	plain := median(results[0])
+	fmt.Println(header + " median (req/s) | ratio to plain | Caddy CPU per request (median) | plain's CPU / this CPU |")
+	fmt.Println(sep + "---:|---:|---:|---:|")
+	plain, plainCPU := median(results[0]), median(cpuPerReq[0])
 	for i, s := range scenarios {
 		row := "| " + s.name + " |"
 		for _, v := range results[i] {
 			row += fmt.Sprintf(" %.0f |", v)
 		}
-		m := median(results[i])
-		row += fmt.Sprintf(" %.0f | %.1f%% |", m, 100*m/plain)
+		m, c := median(results[i]), median(cpuPerReq[i])
+		row += fmt.Sprintf(" %.0f | %.1f%% | %.1f µs | %.1f%% |", m, 100*m/plain, c, 100*plainCPU/c)
 		fmt.Println(row)
 	}
+	fmt.Println("\nOn a shared machine req/s moves with other load; Caddy's CPU time per request (from /proc) is the steadier measure of the module's cost.")
 	fmt.Printf("\nToken exchanges during the Basic runs: %d (the warm cache serves every request).\n", ts.exchanges()-exchangesBefore)
 	return nil
 }
 
-var rpsLine = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var (
+	rpsLine      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	requestsLine = regexp.MustCompile(`([0-9]+) requests in`)
+)
 
-func runWrk(ctx context.Context, cfg config, url, auth string) (float64, error) {
+type wrkResult struct {
+	rps      float64
+	requests int64
+}
+
+func runWrk(ctx context.Context, cfg config, url, auth string) (wrkResult, error) {
 	args := []string{
 		"-t" + strconv.Itoa(cfg.threads), "-c" + strconv.Itoa(cfg.connections),
 		"-d" + strconv.Itoa(int(cfg.duration.Seconds())) + "s", "--latency",
@@ -215,16 +235,44 @@ func runWrk(ctx context.Context, cfg config, url, auth string) (float64, error) 
 	args = append(args, url)
 	out, err := exec.CommandContext(ctx, cfg.wrk, args...).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("wrk: %w\n%s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
 	if strings.Contains(string(out), "Non-2xx or 3xx responses") {
-		return 0, fmt.Errorf("wrk saw error responses:\n%s", out)
+		return wrkResult{}, fmt.Errorf("wrk saw error responses:\n%s", out)
 	}
-	m := rpsLine.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	m, n := rpsLine.FindSubmatch(out), requestsLine.FindSubmatch(out)
+	if m == nil || n == nil {
+		return wrkResult{}, fmt.Errorf("no request counts in wrk output:\n%s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	var res wrkResult
+	if res.rps, err = strconv.ParseFloat(string(m[1]), 64); err != nil {
+		return wrkResult{}, err
+	}
+	if res.requests, err = strconv.ParseInt(string(n[1]), 10, 64); err != nil || res.requests == 0 {
+		return wrkResult{}, fmt.Errorf("wrk completed no requests:\n%s", out)
+	}
+	return res, nil
+}
+
+// processCPU is the user+system CPU time pid has used (Linux /proc).
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the gateway's CPU time: %w", err)
+	}
+	// Fields after the parenthesized command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100).
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // backendHandler answers like a small TAXII endpoint.
