@@ -110,6 +110,13 @@ func mustParse(list string) trustedproxy.Set {
 	return s
 }
 
+// Validate refuses a configuration New would refuse, without a database,
+// so that commands fail on bad settings before connecting.
+func (c Config) Validate() error {
+	_, err := c.normalize()
+	return err
+}
+
 // normalize fills unset fields with defaults and refuses unsafe values.
 func (c Config) normalize() (Config, error) {
 	def := DefaultConfig()

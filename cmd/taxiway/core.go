@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -110,37 +108,10 @@ func runCore(ctx context.Context, args []string) error {
 		return err
 	}
 
-	api := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	ops := &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
-	apiLn, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
-	}
-	opsLn, err := net.Listen("tcp", *opsListen)
-	if err != nil {
-		apiLn.Close()
-		return fmt.Errorf("listening on %s: %w", *opsListen, err)
-	}
-	logger.Info("taxiicore listening", "api", "http://"+apiLn.Addr().String(), "ops", "http://"+opsLn.Addr().String(),
-		"trusted_proxies", *proxies, "max_page_size", pageSize)
-
-	errc := make(chan error, 2)
-	go func() { errc <- api.Serve(apiLn) }()
-	go func() { errc <- ops.Serve(opsLn) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err = errors.Join(api.Shutdown(sctx), ops.Shutdown(sctx))
-	if err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	logger.Info("stopped")
-	return nil
+	return serve(ctx, logger, func(addrs []string) {
+		logger.Info("taxiicore listening", "api", "http://"+addrs[0], "ops", "http://"+addrs[1],
+			"trusted_proxies", *proxies, "max_page_size", pageSize)
+	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
 }
 
 // subcommand splits "add|list|remove" off args.

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -88,6 +86,10 @@ func runTokenService(ctx context.Context, args []string) error {
 		return fmt.Errorf("-migrate %q: want true or false", *doMigrate)
 	}
 
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
 	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
 		return err
@@ -107,54 +109,11 @@ func runTokenService(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// Listen before serving so a taken port is an error at start, not a log line.
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
-	}
-	opsLn, err := net.Listen("tcp", *opsListen)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listening on %s: %w", *opsListen, err)
-	}
-	servers := []*http.Server{newTokenHTTPServer(srv.Handler(), logger), newTokenHTTPServer(srv.OpsHandler(), logger)}
-	errc := make(chan error, 2)
-	for i, l := range []net.Listener{ln, opsLn} {
-		go func() { errc <- servers[i].Serve(l) }()
-	}
-	logger.Info("token service listening", "listen", ln.Addr().String(), "ops_listen", opsLn.Addr().String(),
-		"alg", cfg.Algorithm, "ttl_seconds", secs, "trusted_proxies", cfg.TrustedProxies.String(),
-		"argon2", cfg.PasswordHash.String(), "key_encryption", cfg.KeyEncryptionKey != nil)
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		if err := s.Shutdown(shutdownCtx); err != nil {
-			logger.Warn("shutting down", "error", err)
-		}
-	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", serveErr)
-	}
-	logger.Info("token service stopped")
-	return nil
-}
-
-func newTokenHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	return serve(ctx, logger, func(addrs []string) {
+		logger.Info("token service listening", "listen", addrs[0], "ops_listen", addrs[1],
+			"alg", cfg.Algorithm, "ttl_seconds", secs, "trusted_proxies", cfg.TrustedProxies.String(),
+			"argon2", cfg.PasswordHash.String(), "key_encryption", cfg.KeyEncryptionKey != nil)
+	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
 }
 
 func kekFlag(fs *flag.FlagSet) *string {
