@@ -95,3 +95,30 @@ func TestRootCaddyfile(t *testing.T) {
 		})
 	}
 }
+
+// TestRootCaddyfileHS256: TAXIWAY_TOKEN_ALG=HS256 switches the gateway to
+// the token service's shared secret, with the same variables.
+func TestRootCaddyfileHS256(t *testing.T) {
+	src, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAXIWAY_TOKEN_ALG", "HS256")
+	t.Setenv("TAXIWAY_TOKEN_HS256_SECRET_FILE", "/run/secrets/hs256")
+	t.Setenv("TAXIWAY_TOKEN_ISSUER", "iss-x")
+	t.Setenv("TAXIWAY_USER_HEADER", "X-User")
+	cfg, err := adapt(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(cfg)
+	for _, want := range []string{`"algorithms":["HS256"]`, `"hs256_secret_file":"/run/secrets/hs256"`,
+		`"issuer":"iss-x"`, `"user_header":"X-User"`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("adapted config lacks %s", want)
+		}
+	}
+	if strings.Contains(js, `"jwks_url"`) {
+		t.Error("HS256 config still fetches a JWKS")
+	}
+}
