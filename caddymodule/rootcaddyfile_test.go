@@ -33,7 +33,8 @@ func TestRootCaddyfile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, k := range []string{"TAXIWAY_GATEWAY_SITE", "TAXIWAY_GATEWAY_BIND", "TAXIWAY_GATEWAY_TLS",
-				"TAXIWAY_GATEWAY_ADMIN", "TAXIWAY_TOKEN_UPSTREAM", "TAXIWAY_CORE_UPSTREAM"} {
+				"TAXIWAY_GATEWAY_ADMIN", "TAXIWAY_TOKEN_UPSTREAM", "TAXIWAY_CORE_UPSTREAM", "TAXIWAY_TOKEN_ALG",
+				"TAXIWAY_TOKEN_ISSUER", "TAXIWAY_TOKEN_AUDIENCE", "TAXIWAY_USER_HEADER", "TAXIWAY_GROUPS_HEADER"} {
 				t.Setenv(k, tc.env[k])
 				if _, ok := tc.env[k]; !ok {
 					os.Unsetenv(k)
