@@ -34,6 +34,9 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/taxiway/taxiway/caddymodule"
+
+	// What xcaddy's generated main imports for --with github.com/taxiway/taxiway.
+	_ "github.com/taxiway/taxiway"
 )
 
 func main() {
