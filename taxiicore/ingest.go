@@ -1,6 +1,7 @@
 package taxiicore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,22 +65,33 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, rt route, id
 
 // parseEnvelope returns the posted objects, or the status and message for a
 // body that is not a usable envelope: 400 for bad JSON, 422 for JSON that is
-// not an envelope or holds no objects (AMBIG-12, AMBIG-13).
+// not an envelope or holds no objects (AMBIG-12, AMBIG-13). The body is
+// validated once; the objects are then cut out of it without decoding them.
 func parseEnvelope(body []byte) ([]json.RawMessage, int, string) {
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(body, &env); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || len(body) == 0 {
-			return nil, http.StatusBadRequest, "the body is not valid JSON"
-		}
-		return nil, http.StatusUnprocessableEntity, "the body is not a TAXII envelope (a JSON object with an objects list)"
+	if !json.Valid(body) {
+		return nil, http.StatusBadRequest, "the body is not valid JSON"
 	}
-	raw, ok := env["objects"]
-	if !ok {
+	if string(bytes.TrimSpace(body)) == "null" {
 		return nil, http.StatusUnprocessableEntity, "the envelope has no objects"
 	}
+	var raw []byte
+	found := false
+	// As with any JSON object decoding, a repeated name counts with its last value.
+	if err := scanMembers(body, func(name, value []byte) {
+		if string(name) == "objects" {
+			raw, found = value, true
+		}
+	}); err != nil {
+		return nil, http.StatusUnprocessableEntity, "the body is not a TAXII envelope (a JSON object with an objects list)"
+	}
+	if !found {
+		return nil, http.StatusUnprocessableEntity, "the envelope has no objects"
+	}
+	if string(raw) == "null" {
+		return nil, http.StatusUnprocessableEntity, "the envelope's objects list is empty"
+	}
 	var objs []json.RawMessage
-	if err := json.Unmarshal(raw, &objs); err != nil {
+	if err := scanElements(raw, func(v []byte) { objs = append(objs, v) }); err != nil {
 		return nil, http.StatusUnprocessableEntity, "the envelope's objects must be a list"
 	}
 	if len(objs) == 0 {
@@ -228,7 +240,9 @@ func insertRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []
 		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
 		pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) {
 			r := inserts[i]
-			return []any{collection, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
+			// [16]byte encodes directly; uuid.UUID would go through
+			// driver.Valuer and a string on every row.
+			return []any{[16]byte(collection), r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
 				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw)}, nil
 		}))
 	if err != nil {

@@ -20,32 +20,41 @@ type stixObject struct {
 	specVersion string
 }
 
-// stixHead holds the properties the core reads; the rest stays untouched.
-type stixHead struct {
-	ID          json.RawMessage `json:"id"`
-	Type        json.RawMessage `json:"type"`
-	Created     json.RawMessage `json:"created"`
-	Modified    json.RawMessage `json:"modified"`
-	SpecVersion json.RawMessage `json:"spec_version"`
-}
-
 // parseSTIX checks one posted object. Its error is the message reported in
-// the status failures for that object alone.
+// the status failures for that object alone. raw is normally one element of
+// an envelope that was validated as a whole, so a single scan of its
+// top-level members finds the properties the core reads; the rest stays
+// untouched.
 func parseSTIX(raw json.RawMessage) (stixObject, error) {
 	o := stixObject{raw: raw}
 	trimmed := strings.TrimLeft(string(raw[:min(len(raw), 64)]), " \t\r\n")
 	if !strings.HasPrefix(trimmed, "{") {
 		return o, errors.New("not a JSON object")
 	}
-	var h stixHead
-	if err := json.Unmarshal(raw, &h); err != nil {
+	var idRaw, typeRaw, createdRaw, modifiedRaw, specRaw []byte
+	// Property names are case-sensitive in STIX; a repeated name counts
+	// once, with its last value, as in Postgres's jsonb.
+	err := scanMembers(raw, func(name, value []byte) {
+		switch string(name) {
+		case "id":
+			idRaw = value
+		case "type":
+			typeRaw = value
+		case "created":
+			createdRaw = value
+		case "modified":
+			modifiedRaw = value
+		case "spec_version":
+			specRaw = value
+		}
+	})
+	if err != nil {
 		return o, fmt.Errorf("unreadable object: %v", err)
 	}
-	var err error
-	if o.id, err = stringProp(h.ID, "id", true); err != nil {
+	if o.id, err = stringProp(idRaw, "id", true); err != nil {
 		return o, err
 	}
-	if o.typ, err = stringProp(h.Type, "type", true); err != nil {
+	if o.typ, err = stringProp(typeRaw, "type", true); err != nil {
 		return o, err
 	}
 	prefix, rest, ok := strings.Cut(o.id, "--")
@@ -55,11 +64,11 @@ func parseSTIX(raw json.RawMessage) (stixObject, error) {
 	if prefix != o.typ {
 		return o, fmt.Errorf("type %q does not match the id's prefix %q", o.typ, prefix)
 	}
-	created, err := stringProp(h.Created, "created", false)
+	created, err := stringProp(createdRaw, "created", false)
 	if err != nil {
 		return o, err
 	}
-	modified, err := stringProp(h.Modified, "modified", false)
+	modified, err := stringProp(modifiedRaw, "modified", false)
 	if err != nil {
 		return o, err
 	}
@@ -83,7 +92,7 @@ func parseSTIX(raw json.RawMessage) (stixObject, error) {
 		}
 		o.version, o.versionKey = modified, versionKey(modifiedAt)
 	}
-	spec, err := stringProp(h.SpecVersion, "spec_version", false)
+	spec, err := stringProp(specRaw, "spec_version", false)
 	if err != nil {
 		return o, err
 	}
@@ -103,12 +112,18 @@ func parseSTIX(raw json.RawMessage) (stixObject, error) {
 	return o, nil
 }
 
-func stringProp(raw json.RawMessage, name string, required bool) (string, error) {
+func stringProp(raw []byte, name string, required bool) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		if required {
 			return "", fmt.Errorf("%s is required", name)
 		}
 		return "", nil
+	}
+	if s, ok := plainString(raw); ok {
+		if s == "" && required {
+			return "", fmt.Errorf("%s is required", name)
+		}
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

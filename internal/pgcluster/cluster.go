@@ -33,6 +33,10 @@ type Options struct {
 	Fast bool
 	// LogPath receives the server's output; empty means DataDir + ".log".
 	LogPath string
+	// Settings are extra server settings (name to value, as for
+	// `postgres -c name=value`), applied after the defaults and Fast so
+	// that they win; benchmarks use them to tune the server.
+	Settings map[string]string
 }
 
 // Cluster is a running Postgres server owned by this process.
@@ -125,6 +129,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	names := make([]string, 0, len(opts.Settings))
+	for name := range opts.Settings {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable command line
+	for _, name := range names {
+		args = append(args, "-c", name+"="+opts.Settings[name])
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
