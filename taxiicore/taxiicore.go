@@ -11,7 +11,6 @@ package taxiicore
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,21 +23,15 @@ const Component = "taxiicore"
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder always exists
-	}
-	return sub
-}
+var schema = migrate.NewSchema(Component, migrationFiles, "migrations")
 
 // Migrate applies the core's pending schema migrations and returns the
 // names of those it applied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	return migrate.Up(ctx, pool, Component, migrations())
+	return schema.Up(ctx, pool)
 }
 
 // SchemaPending reports whether the database lacks some of the core's migrations.
 func SchemaPending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
-	return migrate.Pending(ctx, pool, Component, migrations())
+	return schema.Pending(ctx, pool)
 }

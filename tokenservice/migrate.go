@@ -3,7 +3,6 @@ package tokenservice
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -16,22 +15,15 @@ const Component = "tokenservice"
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder always exists
-	}
-	return sub
-}
+var schema = migrate.NewSchema(Component, migrationFiles, "migrations")
 
-// Migrate applies the token service's pending schema migrations and returns
-// the names of those it applied.
+// Migrate applies the token service's pending schema migrations and returns the
+// names of those it applied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	return migrate.Up(ctx, pool, Component, migrations())
+	return schema.Up(ctx, pool)
 }
 
-// MigrationsPending reports whether the database lacks some of this
-// binary's migrations.
-func MigrationsPending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
-	return migrate.Pending(ctx, pool, Component, migrations())
+// SchemaPending reports whether the database lacks some of the token service's migrations.
+func SchemaPending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	return schema.Pending(ctx, pool)
 }

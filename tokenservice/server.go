@@ -53,7 +53,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	pending, err := MigrationsPending(ctx, pool)
+	pending, err := SchemaPending(ctx, pool)
 	if err != nil {
 		return nil, err
 	}

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"text/tabwriter"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 	"github.com/taxiway/taxiway/taxiicore"
@@ -27,36 +23,6 @@ func coreCommands() []command {
 	}
 }
 
-func databaseFlag(fs *flag.FlagSet) *string {
-	return fs.String("database-url", envOr("TAXIWAY_DATABASE_URL", ""), "Postgres URL (env TAXIWAY_DATABASE_URL; required)")
-}
-
-// openPool connects and pings with a deadline, so that an unreachable
-// database is a clear error rather than a hang.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, errors.New("-database-url (or TAXIWAY_DATABASE_URL) is required")
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the database URL: %w", err)
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("opening the database pool: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting to the database: %w", err)
-	}
-	return pool, nil
-}
-
 func runCore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("core", flag.ContinueOnError)
 	def := taxiicore.DefaultConfig()
@@ -68,17 +34,13 @@ func runCore(ctx context.Context, args []string) error {
 	groupsHeader := fs.String("groups-header", envOr("TAXIWAY_GROUPS_HEADER", def.GroupsHeader), "identity header with comma-separated groups (env TAXIWAY_GROUPS_HEADER)")
 	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
 	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
-	doMigrate := fs.String("migrate", envOr("TAXIWAY_MIGRATE", "false"), "apply schema migrations at start (env TAXIWAY_MIGRATE)")
+	doMigrate := migrateFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	pageSize, err := strconv.Atoi(*maxPage)
 	if err != nil {
 		return fmt.Errorf("-max-page-size %q is not an integer", *maxPage)
-	}
-	migrateOnStart, err := strconv.ParseBool(*doMigrate)
-	if err != nil {
-		return fmt.Errorf("-migrate %q is not a boolean", *doMigrate)
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := taxiicore.Config{
@@ -89,20 +51,11 @@ func runCore(ctx context.Context, args []string) error {
 		return err
 	}
 
-	pool, err := openPool(ctx, *dbURL)
+	pool, err := openServicePool(ctx, *dbURL, *doMigrate, logger, taxiicore.Migrate)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if migrateOnStart {
-		applied, err := taxiicore.Migrate(ctx, pool)
-		if err != nil {
-			return err
-		}
-		for _, name := range applied {
-			logger.Info("applied migration", "component", taxiicore.Component, "name", name)
-		}
-	}
 	srv, err := taxiicore.New(ctx, pool, cfg, logger)
 	if err != nil {
 		return err

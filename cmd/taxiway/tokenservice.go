@@ -48,7 +48,7 @@ func runTokenService(ctx context.Context, args []string) error {
 	proxies := fs.String("trusted-proxies", envOr("TAXIWAY_TRUSTED_PROXIES", trustedproxy.Default), "CIDRs whose X-Forwarded-For gives the client address for rate limits (env TAXIWAY_TRUSTED_PROXIES)")
 	maxHashes := fs.String("max-concurrent-hashes", envOr("TAXIWAY_TOKEN_MAX_CONCURRENT_HASHES", "0"), "password hashes running at once; 0 = number of CPUs (env TAXIWAY_TOKEN_MAX_CONCURRENT_HASHES)")
 	argon := argon2Flag(fs)
-	doMigrate := fs.String("migrate", envOr("TAXIWAY_MIGRATE", "false"), "apply schema migrations before serving (env TAXIWAY_MIGRATE)")
+	doMigrate := migrateFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,29 +81,16 @@ func runTokenService(ctx context.Context, args []string) error {
 	if cfg.KeyEncryptionKey, err = readKEK(*kekFile, logger); err != nil {
 		return err
 	}
-	migrateFirst, err := strconv.ParseBool(*doMigrate)
-	if err != nil {
-		return fmt.Errorf("-migrate %q: want true or false", *doMigrate)
-	}
 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 
-	pool, err := openPool(ctx, *dbURL)
+	pool, err := openServicePool(ctx, *dbURL, *doMigrate, logger, tokenservice.Migrate)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if migrateFirst {
-		applied, err := tokenservice.Migrate(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if len(applied) > 0 {
-			logger.Info("applied migrations", "migrations", applied)
-		}
-	}
 	srv, err := tokenservice.New(ctx, pool, cfg, logger)
 	if err != nil {
 		return err

@@ -24,6 +24,31 @@ import (
 // lockKey is an arbitrary constant shared by every Taxiway migration run.
 const lockKey = 0x7a_78_77_61_79 // "taxiway"
 
+// Schema is one component's migrations, as embedded in its package.
+type Schema struct {
+	Component string
+	Files     fs.FS
+}
+
+// NewSchema takes the migrations in folder dir of files (an embed.FS).
+func NewSchema(component string, files fs.FS, dir string) Schema {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrations of %s: %v", component, err)) // a build-time mistake
+	}
+	return Schema{Component: component, Files: sub}
+}
+
+// Up applies the schema's pending migrations; see the function Up.
+func (s Schema) Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	return Up(ctx, pool, s.Component, s.Files)
+}
+
+// Pending reports whether the database lacks some of the schema's migrations.
+func (s Schema) Pending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	return Pending(ctx, pool, s.Component, s.Files)
+}
+
 // Migration is one versioned SQL file.
 type Migration struct {
 	Version int
