@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/taxiway/taxiway/internal/jwks"
 )
 
 // Timing of the JWKS fetcher. Unknown key ids trigger a refresh at most once
@@ -197,7 +199,7 @@ func (s *jwksSource) fetch(ctx context.Context) (map[string]ed25519.PublicKey, e
 	if len(body) > jwksMaxBodyBytes {
 		return nil, fmt.Errorf("JWKS larger than %d bytes", jwksMaxBodyBytes)
 	}
-	keys, err := parseJWKS(body)
+	keys, err := jwks.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("parsing JWKS: %w", err)
 	}

@@ -1,34 +1,20 @@
 package tokenservice
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
-)
 
-// jwk is an Ed25519 public key as RFC 8037 writes it.
-type jwk struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-}
+	"github.com/taxiway/taxiway/internal/jwks"
+)
 
 // marshalJWKS writes the JWK Set of the published keys, newest first. It
 // never holds private material: only the public halves reach it.
 func marshalJWKS(pubs []publicKey) []byte {
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: []jwk{}}
-	for _, p := range pubs {
-		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(p.pub),
-			Kid: p.kid, Alg: AlgEdDSA, Use: "sig"})
+	keys := make([]jwks.Key, len(pubs))
+	for i, p := range pubs {
+		keys[i] = jwks.Key{ID: p.kid, Public: p.pub}
 	}
-	b, _ := json.Marshal(set) // plain strings cannot fail
-	return b
+	return jwks.Marshal(keys)
 }
 
 // serveJWKS answers GET/HEAD with the published keys. In HS256 mode the set
