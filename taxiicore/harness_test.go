@@ -55,13 +55,8 @@ func fixtureSpec() SyncSpec {
 
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := Migrate(ctx, pool); err != nil {
+	pool := pgtest.NewPool(t)
+	if _, err := Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	return pool
@@ -236,16 +231,6 @@ func ids(t *testing.T, r resp) []string {
 		out[i] = o.ID
 	}
 	return out
-}
-
-func newPoolNoMigrate(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }
 
 func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }

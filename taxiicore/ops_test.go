@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/taxiway/taxiway/internal/pgtest"
 )
 
 func newRecorderRequest(srv *Server, path string) *httptest.ResponseRecorder {
@@ -81,7 +83,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 	// A database without the schema is refused with a hint.
-	empty := newPoolNoMigrate(t)
+	empty := pgtest.NewPool(t)
 	if _, err := New(ctx, empty, DefaultConfig(), nil); err == nil || !strings.Contains(err.Error(), "migrate") {
 		t.Fatalf("stale schema: %v", err)
 	}

@@ -29,13 +29,8 @@ var cheapArgon2 = Argon2Params{Memory: 256, Time: 1, Threads: 1}
 // migratedPool is a fresh, migrated database.
 func migratedPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := Migrate(ctx, pool); err != nil {
+	pool := pgtest.NewPool(t)
+	if _, err := Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	return pool

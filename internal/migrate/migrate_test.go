@@ -6,8 +6,6 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/taxiway/taxiway/internal/pgtest"
 )
 
@@ -15,11 +13,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestUpAppliesOnceInOrderPerComponent(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t)
 	v1 := fstest.MapFS{
 		"0001_init.sql": {Data: []byte("CREATE TABLE a (x int);")},
 		"0002_more.sql": {Data: []byte("INSERT INTO a VALUES (1);")},
@@ -51,11 +45,7 @@ func TestUpAppliesOnceInOrderPerComponent(t *testing.T) {
 
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewPool(t)
 	bad := fstest.MapFS{"0001_bad.sql": {Data: []byte("CREATE TABLE c (x int); SELECT nonsense_fn();")}}
 	if _, err := Up(ctx, pool, "bad", bad); err == nil {
 		t.Fatal("a failing migration reported success")

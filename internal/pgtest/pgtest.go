@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taxiway/taxiway/internal/pgcluster"
 )
@@ -106,6 +107,18 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 	return withDatabase(admin, name)
+}
+
+// NewPool is a connection pool on a fresh database (see NewDatabase),
+// closed when the test ends.
+func NewPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), NewDatabase(t))
+	if err != nil {
+		t.Fatalf("opening a pool on the test database: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // Cluster is the private cluster, or nil when tests use an external server.
