@@ -60,7 +60,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, rt route, id
 	}
 	s.metrics.ingested.Add(float64(stored))
 	s.metrics.rejected.Add(float64(st.FailureCount))
-	writeJSON(w, http.StatusAccepted, st)
+	writeBody(w, http.StatusAccepted, st.body())
 }
 
 // parseEnvelope returns the posted objects, or the status and message for a
@@ -120,11 +120,16 @@ type ingestResult struct {
 // greatest(clock_timestamp(), last + 1µs) and increase by 1µs per object, so
 // they are unique and rise in commit order: a reader never sees a later
 // commit appear behind a position it has already passed.
+//
+// Everything that does not need the lock (parsing, the status body) is done
+// outside it, and the statements are pipelined: lock, clock and the stored
+// versions in one round trip; the COPY; then the collection's last
+// date_added, flag fixes and the status in another.
 func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, user string, raws []json.RawMessage) (statusResource, int, error) {
 	requested := time.Now().UTC().Truncate(time.Microsecond)
 	results := make([]ingestResult, len(raws))
-	var ids []string
-	seenID := map[string]bool{}
+	ids := make([]string, 0, len(raws))
+	seenID := make(map[string]bool, len(raws))
 	for i, raw := range raws {
 		o, err := parseSTIX(raw)
 		results[i] = ingestResult{obj: o, err: err}
@@ -137,29 +142,32 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 	var st statusResource
 	var stored int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM taxii_collections WHERE id = $1 FOR UPDATE`, collection); err != nil {
-			return fmt.Errorf("locking the collection: %w", err)
-		}
-		// Read the clock only once the lock is held.
 		var start time.Time
-		if err := tx.QueryRow(ctx, `SELECT greatest(clock_timestamp(), last_date_added + interval '1 microsecond')
-			FROM taxii_collections WHERE id = $1`, collection).Scan(&start); err != nil {
-			return fmt.Errorf("allocating date_added: %w", err)
+		var existing map[string][]storedVersion
+		b := &pgx.Batch{}
+		b.Queue(`SELECT 1 FROM taxii_collections WHERE id = $1 FOR UPDATE`, collection)
+		// The clock is read by the next statement, once the lock is held.
+		b.Queue(`SELECT greatest(clock_timestamp(), last_date_added + interval '1 microsecond')
+			FROM taxii_collections WHERE id = $1`, collection).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&start); err != nil {
+				return fmt.Errorf("allocating date_added: %w", err)
+			}
+			return nil
+		})
+		queueStoredVersions(b, collection, ids, &existing)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("locking the collection and reading stored versions: %w", err)
 		}
 		next := start.UTC().Truncate(time.Microsecond)
 		if next.Before(start) {
 			next = next.Add(time.Microsecond)
 		}
-		existing, err := storedVersions(ctx, tx, collection, ids)
-		if err != nil {
-			return err
-		}
-		hadRows := map[string]bool{}
+		hadRows := make(map[string]bool, len(existing))
 		for id := range existing {
 			hadRows[id] = true
 		}
 
-		var inserts []*newRow
+		inserts := make([]*newRow, 0, len(results))
 		for i := range results {
 			res := &results[i]
 			if res.err != nil {
@@ -187,13 +195,40 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 			inserts = append(inserts, row)
 		}
 		st = buildStatus(results, requested)
+		// The status lists are encoded while Postgres takes the rows.
+		encoded := make(chan statusLists, 1)
+		go func() { encoded <- encodeStatusLists(st) }()
 		if len(inserts) > 0 {
-			if err := insertRows(ctx, tx, collection, inserts, existing, hadRows); err != nil {
+			if err := copyRows(ctx, tx, collection, inserts, existing); err != nil {
+				<-encoded
 				return err
 			}
 		}
+		st.lists = <-encoded
 		stored = len(inserts)
-		return saveStatus(ctx, tx, root, collection, user, requested, st)
+		b = &pgx.Batch{}
+		if len(inserts) > 0 {
+			b.Queue(`UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`,
+				collection, inserts[len(inserts)-1].dateAdded)
+			var fix []string
+			for _, row := range inserts {
+				if hadRows[row.obj.id] && !slices.Contains(fix, row.obj.id) {
+					fix = append(fix, row.obj.id)
+				}
+			}
+			if len(fix) > 0 {
+				b.Queue(fixVersionFlagsSQL, collection, fix)
+			}
+		}
+		b.Queue(`INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
+			total_count, success_count, failure_count, pending_count, successes, failures)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
+			st.ID, root, collection, user, requested, st.TotalCount, st.SuccessCount, st.FailureCount,
+			st.lists.successes, st.lists.failures)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("recording date_added, version flags and the status: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return statusResource{}, 0, err
@@ -203,32 +238,34 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 
 type storedVersion struct{ key, version string }
 
-func storedVersions(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) (map[string][]storedVersion, error) {
-	out := map[string][]storedVersion{}
+// queueStoredVersions reads the stored versions of ids into *out, oldest
+// first.
+func queueStoredVersions(b *pgx.Batch, collection uuid.UUID, ids []string, out *map[string][]storedVersion) {
+	*out = map[string][]storedVersion{}
 	if len(ids) == 0 {
-		return out, nil
+		return
 	}
-	rows, err := tx.Query(ctx, `SELECT id, version_key, version FROM taxii_objects
-		WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, ids)
-	if err != nil {
-		return nil, fmt.Errorf("reading stored versions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var v storedVersion
-		if err := rows.Scan(&id, &v.key, &v.version); err != nil {
-			return nil, fmt.Errorf("reading stored versions: %w", err)
+	b.Queue(`SELECT id, version_key, version FROM taxii_objects
+		WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var v storedVersion
+			if err := rows.Scan(&id, &v.key, &v.version); err != nil {
+				return fmt.Errorf("reading stored versions: %w", err)
+			}
+			(*out)[id] = append((*out)[id], v)
 		}
-		out[id] = append(out[id], v)
-	}
-	return out, rows.Err()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading stored versions: %w", err)
+		}
+		return nil
+	})
 }
 
-// insertRows copies the new versions in and keeps the latest/first flags
-// right: new rows get theirs from every stored version; older rows of ids
-// that already had versions are fixed up afterwards.
-func insertRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*newRow, all map[string][]storedVersion, hadRows map[string]bool) error {
+// copyRows copies the new versions in, each with its latest/first flags
+// from every stored version; older rows of ids that already had versions are
+// fixed up afterwards (fixVersionFlagsSQL).
+func copyRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*newRow, all map[string][]storedVersion) error {
 	for _, row := range inserts {
 		maxKey, minKey := row.obj.versionKey, row.obj.versionKey
 		for _, v := range all[row.obj.id] {
@@ -236,47 +273,37 @@ func insertRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []
 		}
 		row.latest, row.first = row.obj.versionKey == maxKey, row.obj.versionKey == minKey
 	}
+	// [16]byte encodes directly; uuid.UUID would go through driver.Valuer
+	// and a string on every row.
+	colID := [16]byte(collection)
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
 		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
 		pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) {
 			r := inserts[i]
-			// [16]byte encodes directly; uuid.UUID would go through
-			// driver.Valuer and a string on every row.
-			return []any{[16]byte(collection), r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
+			return []any{colID, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
 				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("inserting objects: %w", err)
 	}
-	var fix []string
-	for _, row := range inserts {
-		if hadRows[row.obj.id] && !slices.Contains(fix, row.obj.id) {
-			fix = append(fix, row.obj.id)
-		}
-	}
-	if err := fixVersionFlags(ctx, tx, collection, fix); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`,
-		collection, inserts[len(inserts)-1].dateAdded); err != nil {
-		return fmt.Errorf("recording date_added: %w", err)
-	}
 	return nil
 }
 
-// fixVersionFlags recomputes is_latest/is_first for ids after versions were
-// added or deleted.
+// fixVersionFlagsSQL recomputes is_latest/is_first for the ids in $2 after
+// versions were added or deleted.
+const fixVersionFlagsSQL = `UPDATE taxii_objects o
+	SET is_latest = (o.version_key = m.maxv), is_first = (o.version_key = m.minv)
+	FROM (SELECT id, max(version_key) AS maxv, min(version_key) AS minv FROM taxii_objects
+	      WHERE collection_id = $1 AND id = ANY($2) GROUP BY id) m
+	WHERE o.collection_id = $1 AND o.id = m.id
+	  AND (o.is_latest <> (o.version_key = m.maxv) OR o.is_first <> (o.version_key = m.minv))`
+
+// fixVersionFlags runs fixVersionFlagsSQL on its own.
 func fixVersionFlags(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE taxii_objects o
-		SET is_latest = (o.version_key = m.maxv), is_first = (o.version_key = m.minv)
-		FROM (SELECT id, max(version_key) AS maxv, min(version_key) AS minv FROM taxii_objects
-		      WHERE collection_id = $1 AND id = ANY($2) GROUP BY id) m
-		WHERE o.collection_id = $1 AND o.id = m.id
-		  AND (o.is_latest <> (o.version_key = m.maxv) OR o.is_first <> (o.version_key = m.minv))`, collection, ids)
-	if err != nil {
+	if _, err := tx.Exec(ctx, fixVersionFlagsSQL, collection, ids); err != nil {
 		return fmt.Errorf("updating latest-version flags: %w", err)
 	}
 	return nil
@@ -302,22 +329,4 @@ func buildStatus(results []ingestResult, requested time.Time) statusResource {
 	}
 	st.SuccessCount, st.FailureCount = len(st.Successes), len(st.Failures)
 	return st
-}
-
-func saveStatus(ctx context.Context, tx pgx.Tx, root string, collection uuid.UUID, user string, requested time.Time, st statusResource) error {
-	var succ, failed []byte
-	if len(st.Successes) > 0 {
-		succ, _ = json.Marshal(st.Successes)
-	}
-	if len(st.Failures) > 0 {
-		failed, _ = json.Marshal(st.Failures)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
-		total_count, success_count, failure_count, pending_count, successes, failures)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
-		st.ID, root, collection, user, requested, st.TotalCount, st.SuccessCount, st.FailureCount, succ, failed)
-	if err != nil {
-		return fmt.Errorf("saving the status: %w", err)
-	}
-	return nil
 }

@@ -24,6 +24,47 @@ type statusResource struct {
 	FailureCount     int            `json:"failure_count"`
 	Failures         []statusDetail `json:"failures,omitempty"`
 	PendingCount     int            `json:"pending_count"`
+
+	// lists holds Successes and Failures as encoded once for Postgres and
+	// reused in responses.
+	lists statusLists
+}
+
+// statusLists are a status's successes and failures as JSON arrays, nil
+// when empty: what taxii_statuses stores.
+type statusLists struct{ successes, failures []byte }
+
+func encodeStatusLists(st statusResource) statusLists {
+	var l statusLists
+	if len(st.Successes) > 0 {
+		l.successes, _ = json.Marshal(st.Successes) // plain strings: cannot fail
+	}
+	if len(st.Failures) > 0 {
+		l.failures, _ = json.Marshal(st.Failures)
+	}
+	return l
+}
+
+// body is the status's JSON; lists are embedded as encoded (and encoded
+// here when they were not).
+func (st statusResource) body() []byte {
+	l := st.lists
+	if l.successes == nil && l.failures == nil {
+		l = encodeStatusLists(st)
+	}
+	b, _ := json.Marshal(struct {
+		ID               string          `json:"id"`
+		Status           string          `json:"status"`
+		RequestTimestamp string          `json:"request_timestamp"`
+		TotalCount       int             `json:"total_count"`
+		SuccessCount     int             `json:"success_count"`
+		Successes        json.RawMessage `json:"successes,omitempty"`
+		FailureCount     int             `json:"failure_count"`
+		Failures         json.RawMessage `json:"failures,omitempty"`
+		PendingCount     int             `json:"pending_count"`
+	}{st.ID, st.Status, st.RequestTimestamp, st.TotalCount, st.SuccessCount, l.successes,
+		st.FailureCount, l.failures, st.PendingCount})
+	return b
 }
 
 type statusDetail struct {
@@ -73,11 +114,6 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, rt route, id 
 	}
 	st.Status = "complete"
 	st.RequestTimestamp = formatTimestamp(requested)
-	if len(succ) > 0 {
-		_ = json.Unmarshal(succ, &st.Successes)
-	}
-	if len(failed) > 0 {
-		_ = json.Unmarshal(failed, &st.Failures)
-	}
-	writeJSON(w, http.StatusOK, st)
+	st.lists = statusLists{successes: succ, failures: failed}
+	writeBody(w, http.StatusOK, st.body())
 }

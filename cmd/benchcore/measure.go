@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,7 +32,8 @@ type timing struct {
 type sizeResult struct {
 	objects, rows int
 	timings       []timing
-	ingestRate    float64 // objects per second
+	ingestRate    float64 // objects per second, one client
+	ingestRate2   float64 // objects per second, two concurrent clients (0: not measured)
 	peakRSSKiB    int
 }
 
@@ -137,7 +139,7 @@ func (c client) timeGets(name, path string, n int) (timing, error) {
 	return timing{name: name, median: d[n/2], p95: d[n*95/100], n: n}, nil
 }
 
-func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes int) (sizeResult, error) {
+func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes int, reads, concurrent bool) (sizeResult, error) {
 	cmd, base, err := startCore(ctx, bin, dbURL)
 	if err != nil {
 		return sizeResult{}, err
@@ -150,7 +152,7 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes in
 	objects := "/" + benchRoot + "/collections/" + benchCollection + "/objects/"
 	// A position 200 rows before the end, reached with added_after.
 	nearEnd := ld.addedAt[len(ld.addedAt)-200].Add(-time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
-	reads := []struct{ name, path string }{
+	readPaths := []struct{ name, path string }{
 		{"objects limit=100, first page", objects + "?limit=100"},
 		{"objects limit=100, page near the end (added_after)", objects + "?limit=100&added_after=" + url.QueryEscape(nearEnd)},
 		{"objects match[id] (one object)", objects + "?match[id]=" + ld.middleID},
@@ -163,25 +165,41 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes in
 		{"get an object", objects + ld.multiID + "/"},
 	}
 	res := sizeResult{objects: ld.objects, rows: ld.rows}
-	for _, r := range reads {
+	if !reads {
+		readPaths = nil
+	}
+	for _, r := range readPaths {
 		t, err := c.timeGets(r.name, r.path, n)
 		if err != nil {
 			return sizeResult{}, err
 		}
 		res.timings = append(res.timings, t)
 	}
-	// Following next through ten pages checks the cursor path too.
-	t, err := c.timeNextChain(objects+"?limit=100", 10, n/10)
-	if err != nil {
-		return sizeResult{}, err
+	if reads {
+		// Following next through ten pages checks the cursor path too.
+		t, err := c.timeNextChain(objects+"?limit=100", 10, n/10)
+		if err != nil {
+			return sizeResult{}, err
+		}
+		res.timings = append(res.timings, t)
 	}
-	res.timings = append(res.timings, t)
 
-	rate, err := c.ingest(ctx, objects, envelopes)
-	if err != nil {
+	// Each ingest measurement starts right after a checkpoint: the worst
+	// case for full-page images in the WAL, and the same for both.
+	if _, err := ld.pool.Exec(ctx, "CHECKPOINT"); err != nil {
 		return sizeResult{}, err
 	}
-	res.ingestRate = rate
+	if res.ingestRate, err = c.ingest(ctx, objects, envelopes, 1); err != nil {
+		return sizeResult{}, err
+	}
+	if concurrent {
+		if _, err := ld.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+			return sizeResult{}, err
+		}
+		if res.ingestRate2, err = c.ingest(ctx, objects, envelopes, 2); err != nil {
+			return sizeResult{}, err
+		}
+	}
 	res.peakRSSKiB = peakRSS(cmd.Process.Pid)
 	// Ingested objects are part of the collection from now on.
 	return res, nil
@@ -212,8 +230,10 @@ func (c client) timeNextChain(path string, pages, chains int) (timing, error) {
 	return timing{name: "objects limit=100 following next (10 pages)", median: d[len(d)/2], p95: d[len(d)*95/100], n: len(d)}, nil
 }
 
-// ingest posts envelopes of 1,000 new indicators and returns objects/s.
-func (c client) ingest(ctx context.Context, path string, envelopes int) (float64, error) {
+// ingest posts envelopes of 1,000 new indicators from clients concurrent
+// clients (each sending its share one after another) and returns objects/s.
+// The envelopes are built and encoded before the clock starts.
+func (c client) ingest(ctx context.Context, path string, envelopes, clients int) (float64, error) {
 	bodies := make([][]byte, envelopes)
 	for e := range bodies {
 		objs := make([]map[string]any, 1000)
@@ -224,21 +244,41 @@ func (c client) ingest(ctx context.Context, path string, envelopes int) (float64
 		}
 		bodies[e], _ = json.Marshal(map[string]any{"objects": objs})
 	}
-	start := time.Now()
-	for _, body := range bodies {
+	post := func(body []byte) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 		req.Header.Set("Accept", "application/taxii+json;version=2.1")
 		req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
 		req.Header.Set("X-Authenticated-User", benchUser)
 		res, err := c.http.Do(req)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		if res.StatusCode != http.StatusAccepted || !bytes.Contains(b, []byte(`"success_count":1000`)) {
-			return 0, fmt.Errorf("ingest: %d %.200s", res.StatusCode, b)
+			return fmt.Errorf("ingest: %d %.200s", res.StatusCode, b)
 		}
+		return nil
+	}
+	errs := make(chan error, clients)
+	start := time.Now()
+	for k := 0; k < clients; k++ {
+		go func() {
+			for e := k; e < len(bodies); e += clients {
+				if err := post(bodies[e]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+	for k := 0; k < clients; k++ {
+		err = errors.Join(err, <-errs)
+	}
+	if err != nil {
+		return 0, err
 	}
 	return float64(envelopes*1000) / time.Since(start).Seconds(), nil
 }

@@ -88,7 +88,10 @@ CREATE TABLE taxii_statuses (
     success_count     integer NOT NULL,
     failure_count     integer NOT NULL,
     pending_count     integer NOT NULL,
-    successes         jsonb,
-    failures          jsonb
+    -- The detail lists, kept as the core wrote them (json, not jsonb: they
+    -- are only ever read back whole, and parsing ~80 kB of jsonb would cost
+    -- every 1,000-object Add Objects request).
+    successes         json,
+    failures          json
 );
 CREATE INDEX taxii_statuses_time ON taxii_statuses (request_timestamp);
