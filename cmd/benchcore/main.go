@@ -42,7 +42,10 @@ func run(ctx context.Context) error {
 	small := flag.Int("small", 100_000, "also measure at this size first (0 to skip), for the memory comparison")
 	requests := flag.Int("requests", 200, "timed requests per read measurement")
 	envelopes := flag.Int("envelopes", 20, "1,000-object envelopes for the ingest measurement")
+	warmup := flag.Int("ingest-warmup", 20, "untimed 1,000-object envelopes before each ingest measurement")
 	bin := flag.String("taxiway-bin", "", "taxiway binary (default: build ./cmd/taxiway)")
+	baseline := flag.String("baseline-bin", "", "also measure this taxiway binary, alternating with -taxiway-bin on the same data, to compare builds under the same machine load")
+	rounds := flag.Int("rounds", 1, "with -baseline-bin: alternations of baseline and candidate per size")
 	reads := flag.Bool("reads", true, "measure the read paths (false: ingest only)")
 	concurrent := flag.Bool("concurrent-ingest", true, "also measure ingest with two concurrent clients")
 	pgSettings := settingsFlag{}
@@ -102,11 +105,24 @@ func run(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "loaded %d objects (%d rows) in %s\n", ld.objects, ld.rows, time.Since(start).Round(time.Second))
-		res, err := measure(ctx, *bin, *dbURL, ld, *requests, *envelopes, *reads, *concurrent)
-		if err != nil {
-			return err
+		if *baseline == "" {
+			res, err := measure(ctx, *bin, *dbURL, ld, *requests, *warmup, *envelopes, *reads, *concurrent)
+			if err != nil {
+				return err
+			}
+			results = append(results, res)
+			continue
 		}
-		results = append(results, res)
+		for r := 1; r <= max(*rounds, 1); r++ {
+			for _, b := range []struct{ label, bin string }{{"baseline", *baseline}, {"candidate", *bin}} {
+				res, err := measure(ctx, b.bin, *dbURL, ld, *requests, *warmup, *envelopes, *reads, *concurrent)
+				if err != nil {
+					return err
+				}
+				res.label = fmt.Sprintf("%s (%s), round %d", b.label, b.bin, r)
+				results = append(results, res)
+			}
+		}
 	}
 	printReport(os.Stdout, results)
 	fmt.Printf("\nMachine: %d CPUs (%s/%s), %s. Core and Postgres on loopback/unix socket; one client, sequential requests, unless a row says otherwise.\n",

@@ -30,6 +30,7 @@ type timing struct {
 
 // sizeResult is everything measured at one collection size.
 type sizeResult struct {
+	label         string // which build, when comparing two
 	objects, rows int
 	timings       []timing
 	ingestRate    float64 // objects per second, one client
@@ -139,7 +140,7 @@ func (c client) timeGets(name, path string, n int) (timing, error) {
 	return timing{name: name, median: d[n/2], p95: d[n*95/100], n: n}, nil
 }
 
-func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes int, reads, concurrent bool) (sizeResult, error) {
+func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, envelopes int, reads, concurrent bool) (sizeResult, error) {
 	cmd, base, err := startCore(ctx, bin, dbURL)
 	if err != nil {
 		return sizeResult{}, err
@@ -184,19 +185,11 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, envelopes in
 		res.timings = append(res.timings, t)
 	}
 
-	// Each ingest measurement starts right after a checkpoint: the worst
-	// case for full-page images in the WAL, and the same for both.
-	if _, err := ld.pool.Exec(ctx, "CHECKPOINT"); err != nil {
-		return sizeResult{}, err
-	}
-	if res.ingestRate, err = c.ingest(ctx, objects, envelopes, 1); err != nil {
+	if res.ingestRate, err = c.measureIngest(ctx, ld, objects, warmup, envelopes, 1); err != nil {
 		return sizeResult{}, err
 	}
 	if concurrent {
-		if _, err := ld.pool.Exec(ctx, "CHECKPOINT"); err != nil {
-			return sizeResult{}, err
-		}
-		if res.ingestRate2, err = c.ingest(ctx, objects, envelopes, 2); err != nil {
+		if res.ingestRate2, err = c.measureIngest(ctx, ld, objects, warmup, envelopes, 2); err != nil {
 			return sizeResult{}, err
 		}
 	}
@@ -228,6 +221,23 @@ func (c client) timeNextChain(path string, pages, chains int) (timing, error) {
 	}
 	slices.Sort(d)
 	return timing{name: "objects limit=100 following next (10 pages)", median: d[len(d)/2], p95: d[len(d)*95/100], n: len(d)}, nil
+}
+
+// measureIngest warms the core up with untimed envelopes, as the reads are
+// warmed up with untimed requests: a fresh Postgres connection first pays
+// for mapping shared memory, page by page, which a long-running core has
+// long paid. The timed envelopes then start right after a checkpoint, the
+// worst case for full-page images in the WAL.
+func (c client) measureIngest(ctx context.Context, ld *loader, path string, warmup, envelopes, clients int) (float64, error) {
+	if warmup > 0 {
+		if _, err := c.ingest(ctx, path, warmup, clients); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := ld.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+		return 0, fmt.Errorf("checkpoint before the ingest measurement: %w", err)
+	}
+	return c.ingest(ctx, path, envelopes, clients)
 }
 
 // ingest posts envelopes of 1,000 new indicators from clients concurrent

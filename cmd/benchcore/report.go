@@ -10,7 +10,11 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseco
 
 func printReport(w io.Writer, results []sizeResult) {
 	for _, r := range results {
-		fmt.Fprintf(w, "\n### %d objects (%d object versions)\n\n", r.objects, r.rows)
+		fmt.Fprintf(w, "\n### %d objects (%d object versions)", r.objects, r.rows)
+		if r.label != "" {
+			fmt.Fprintf(w, ": %s", r.label)
+		}
+		fmt.Fprint(w, "\n\n")
 		fmt.Fprintln(w, "| measurement | median ms | p95 ms | requests |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|")
 		for _, t := range r.timings {
