@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/taxiway/taxiway/internal/taxiierror"
 )
@@ -121,10 +123,13 @@ type ingestResult struct {
 // they are unique and rise in commit order: a reader never sees a later
 // commit appear behind a position it has already passed.
 //
-// Everything that does not need the lock (parsing, the status body) is done
-// outside it, and the statements are pipelined: lock, clock and the stored
-// versions in one round trip; the COPY; then the collection's last
-// date_added, flag fixes and the status in another.
+// What does not need the lock is done outside it, so that concurrent
+// requests overlap: parsing, and reading the posted ids' stored versions
+// (the costliest read: one random index probe per id); under the lock only
+// what was committed since that read is fetched. The statements are
+// pipelined: lock, clock and that delta in one round trip; the COPY (while
+// the status lists are encoded); then last date_added, flag fixes and the
+// status in one more.
 func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, user string, raws []json.RawMessage) (statusResource, int, error) {
 	requested := time.Now().UTC().Truncate(time.Microsecond)
 	results := make([]ingestResult, len(raws))
@@ -142,8 +147,24 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 	var st statusResource
 	var stored int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Before the lock, so that concurrent requests overlap this part:
+		// the stored versions of the posted ids, and the collection's last
+		// date_added, from one snapshot.
+		existing, seenUpTo, err := storedVersions(ctx, tx, collection, ids)
+		if err != nil {
+			return err
+		}
+		// Under the lock: the clock, and whatever was committed since that
+		// snapshot. Rows added since all have a later date_added (they were
+		// allocated under this lock after it); versions found may since have
+		// been deleted, so they are read again.
+		found := make(map[string]bool, len(existing))
+		for id := range existing {
+			found[id] = true
+		}
 		var start time.Time
-		var existing map[string][]storedVersion
+		var added, refound []idVersion
+		deltaCap := 10*len(ids) + 1000
 		b := &pgx.Batch{}
 		b.Queue(`SELECT 1 FROM taxii_collections WHERE id = $1 FOR UPDATE`, collection)
 		// The clock is read by the next statement, once the lock is held.
@@ -154,9 +175,32 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 			}
 			return nil
 		})
-		queueStoredVersions(b, collection, ids, &existing)
+		queueVersionRows(b, &added, `SELECT id, version_key, version FROM taxii_objects
+			WHERE collection_id = $1 AND date_added > $2 ORDER BY date_added LIMIT $3`, collection, seenUpTo, deltaCap)
+		if len(found) > 0 {
+			queueVersionRows(b, &refound, `SELECT id, version_key, version FROM taxii_objects
+				WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, slices.Collect(maps.Keys(found)))
+		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("locking the collection and reading stored versions: %w", err)
+			return fmt.Errorf("locking the collection: %w", err)
+		}
+		if len(added) == deltaCap {
+			// Much was added meanwhile: read the posted ids' versions again.
+			if existing, _, err = storedVersions(ctx, tx, collection, ids); err != nil {
+				return err
+			}
+		} else {
+			for id := range found {
+				delete(existing, id)
+			}
+			for _, r := range refound {
+				existing[r.id] = append(existing[r.id], r.v)
+			}
+			for _, r := range added {
+				if seenID[r.id] && !found[r.id] {
+					existing[r.id] = append(existing[r.id], r.v)
+				}
+			}
 		}
 		next := start.UTC().Truncate(time.Microsecond)
 		if next.Before(start) {
@@ -238,22 +282,57 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 
 type storedVersion struct{ key, version string }
 
-// queueStoredVersions reads the stored versions of ids into *out, oldest
-// first.
-func queueStoredVersions(b *pgx.Batch, collection uuid.UUID, ids []string, out *map[string][]storedVersion) {
-	*out = map[string][]storedVersion{}
-	if len(ids) == 0 {
-		return
+type idVersion struct {
+	id string
+	v  storedVersion
+}
+
+// storedVersions reads the stored versions of ids, oldest first, and the
+// collection's last date_added, in one statement and so from one snapshot.
+func storedVersions(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) (map[string][]storedVersion, pgtype.Timestamptz, error) {
+	out := make(map[string][]storedVersion)
+	var last pgtype.Timestamptz
+	rows, err := tx.Query(ctx, `SELECT id, version_key, version, date_added FROM taxii_objects
+			WHERE collection_id = $1 AND id = ANY($2)
+		UNION ALL
+		SELECT NULL, NULL, NULL, last_date_added FROM taxii_collections WHERE id = $1
+		ORDER BY 4`, collection, ids)
+	if err != nil {
+		return nil, last, fmt.Errorf("reading stored versions: %w", err)
 	}
-	b.Queue(`SELECT id, version_key, version FROM taxii_objects
-		WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, ids).Query(func(rows pgx.Rows) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id, key, version pgtype.Text
+		var added pgtype.Timestamptz
+		if err := rows.Scan(&id, &key, &version, &added); err != nil {
+			return nil, last, fmt.Errorf("reading stored versions: %w", err)
+		}
+		if !id.Valid {
+			last = added
+			continue
+		}
+		out[id.String] = append(out[id.String], storedVersion{key: key.String, version: version.String})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, last, fmt.Errorf("reading stored versions: %w", err)
+	}
+	if !last.Valid {
+		// The collection is gone; the lock statement will say so.
+		last = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	return out, last, nil
+}
+
+// queueVersionRows appends the (id, version_key, version) rows of query to
+// *out.
+func queueVersionRows(b *pgx.Batch, out *[]idVersion, query string, args ...any) {
+	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			var id string
-			var v storedVersion
-			if err := rows.Scan(&id, &v.key, &v.version); err != nil {
+			var r idVersion
+			if err := rows.Scan(&r.id, &r.v.key, &r.v.version); err != nil {
 				return fmt.Errorf("reading stored versions: %w", err)
 			}
-			(*out)[id] = append((*out)[id], v)
+			*out = append(*out, r)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("reading stored versions: %w", err)
