@@ -256,8 +256,9 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 				collection, inserts[len(inserts)-1].dateAdded)
 			var fix []string
 			for _, row := range inserts {
-				if hadRows[row.obj.id] && !slices.Contains(fix, row.obj.id) {
+				if hadRows[row.obj.id] {
 					fix = append(fix, row.obj.id)
+					hadRows[row.obj.id] = false // once per id
 				}
 			}
 			if len(fix) > 0 {
