@@ -52,6 +52,7 @@ func run(ctx context.Context) error {
 	flag.Var(pgSettings, "pg-setting", "name=value for the private Postgres cluster (repeatable); default: the tuning below")
 	flag.Parse()
 
+	usedSettings := map[string]string{} // none when -database-url is given: that server's own
 	tmp, err := os.MkdirTemp("", "taxiway-bench-")
 	if err != nil {
 		return err
@@ -61,6 +62,7 @@ func run(ctx context.Context) error {
 		fmt.Fprintln(os.Stderr, "starting a private Postgres cluster in", tmp)
 		settings := benchSettings()
 		maps.Copy(settings, pgSettings)
+		usedSettings = settings
 		fmt.Fprintln(os.Stderr, "postgres settings:", settings)
 		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(tmp, "pg"), Settings: settings})
 		if err != nil {
@@ -127,6 +129,8 @@ func run(ctx context.Context) error {
 	printReport(os.Stdout, results)
 	fmt.Printf("\nMachine: %d CPUs (%s/%s), %s. Core and Postgres on loopback/unix socket; one client, sequential requests, unless a row says otherwise.\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("Ingest: %d timed envelopes of 1,000 new objects into the measured collection, after %d untimed ones and a CHECKPOINT; Postgres settings: %v (stock otherwise).\n",
+		*envelopes, *warmup, usedSettings)
 	return nil
 }
 
