@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 )
@@ -38,16 +39,22 @@ type Config struct {
 	// generates once and keeps in Postgres. At least 32 bytes; every replica
 	// must use the same value.
 	CursorKey string
+
+	// StatusRetention is how long Add Objects statuses stay readable; older
+	// ones are deleted in the background, hourly. At least 24h (the TAXII
+	// recommendation, 4.3); 0 keeps them forever.
+	StatusRetention time.Duration
 }
 
 // DefaultConfig is the configuration `taxiway core` starts from.
 func DefaultConfig() Config {
 	return Config{
-		TrustedProxies: trustedproxy.Default,
-		UserHeader:     "X-Authenticated-User",
-		GroupsHeader:   "X-Authenticated-Groups",
-		AdminGroup:     "taxiway-admin",
-		MaxPageSize:    1000,
+		TrustedProxies:  trustedproxy.Default,
+		UserHeader:      "X-Authenticated-User",
+		GroupsHeader:    "X-Authenticated-Groups",
+		AdminGroup:      "taxiway-admin",
+		MaxPageSize:     1000,
+		StatusRetention: 7 * 24 * time.Hour,
 	}
 }
 
@@ -99,6 +106,9 @@ func (c Config) check() (checked, error) {
 	}
 	if c.MaxPageSize < 1 {
 		return checked{}, fmt.Errorf("max page size must be at least 1 (got %d)", c.MaxPageSize)
+	}
+	if c.StatusRetention != 0 && c.StatusRetention < minStatusRetention {
+		return checked{}, fmt.Errorf("status retention must be 0 (forever) or at least %s (got %s)", minStatusRetention, c.StatusRetention)
 	}
 	if c.CursorKey != "" && len(c.CursorKey) < 32 {
 		return checked{}, fmt.Errorf("cursor key must be at least 32 bytes (got %d)", len(c.CursorKey))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var taxiiTimestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
@@ -293,5 +294,33 @@ func TestDeleteObject(t *testing.T) {
 	res := f.expect(req{path: "/api1/collections/" + colRW + "/manifest/?match[id]=" + id}, http.StatusOK)
 	if string(res.body) != `{"more":false}` {
 		t.Fatalf("manifest after delete: %s", res.body)
+	}
+}
+
+func TestStatusRetention(t *testing.T) {
+	f := newFixture(t, nil)
+	old := f.post(colRW, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))["id"].(string)
+	fresh := f.post(colRW, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))["id"].(string)
+	if _, err := f.pool.Exec(t.Context(), `UPDATE taxii_statuses SET request_timestamp = now() - interval '8 days' WHERE id = $1`, old); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.srv.pruneStatuses(t.Context(), time.Now().Add(-DefaultConfig().StatusRetention))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d statuses (%v), want exactly the 8-day-old one", n, err)
+	}
+	f.expect(req{path: "/api1/status/" + old + "/"}, http.StatusNotFound)
+	f.expect(req{path: "/api1/status/" + fresh + "/"}, http.StatusOK)
+
+	for _, bad := range []time.Duration{time.Hour, 23 * time.Hour, -time.Hour} {
+		cfg := DefaultConfig()
+		cfg.StatusRetention = bad
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("status retention %s accepted; under 24h must be refused", bad)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.StatusRetention = 0
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("status retention 0 (forever) refused: %v", err)
 	}
 }

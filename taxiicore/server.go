@@ -29,7 +29,8 @@ type Server struct {
 
 // New checks cfg, the database connection and the schema (which must be
 // current: run Migrate first), and loads the cursor-signing key, creating it
-// in Postgres on the very first start.
+// in Postgres on the very first start. Statuses past their retention are
+// deleted in the background until ctx ends.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Server, error) {
 	c, err := cfg.check()
 	if err != nil {
@@ -54,7 +55,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 			return nil, err
 		}
 	}
-	return &Server{pool: pool, cfg: c, log: logger, cursors: cursorSigner{key: key}, metrics: newMetrics()}, nil
+	s := &Server{pool: pool, cfg: c, log: logger, cursors: cursorSigner{key: key}, metrics: newMetrics()}
+	if c.StatusRetention > 0 {
+		go s.pruneStatusesEvery(ctx, time.Hour)
+	}
+	return s, nil
 }
 
 // loadCursorKey returns the shared key, generating it if no replica has yet.

@@ -1,8 +1,10 @@
 package taxiicore
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -116,4 +118,44 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, rt route, id 
 	st.RequestTimestamp = formatTimestamp(requested)
 	st.lists = statusLists{successes: succ, failures: failed}
 	writeBody(w, http.StatusOK, st.body())
+}
+
+// minStatusRetention is the TAXII recommendation (4.3): a status stays
+// readable for at least 24 hours.
+const minStatusRetention = 24 * time.Hour
+
+// pruneStatusesEvery deletes expired statuses now and then every interval,
+// until ctx ends. Every replica may run it; the deletes do not conflict.
+func (s *Server) pruneStatusesEvery(ctx context.Context, interval time.Duration) {
+	for {
+		if n, err := s.pruneStatuses(ctx, time.Now().Add(-s.cfg.StatusRetention)); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("pruning statuses", "error", err)
+			}
+		} else if n > 0 {
+			s.log.Info("pruned statuses", "deleted", n, "older_than", s.cfg.StatusRetention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// pruneStatuses deletes statuses requested before cutoff, in batches so
+// that no transaction holds many rows, and returns how many went.
+func (s *Server) pruneStatuses(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM taxii_statuses WHERE id IN
+			(SELECT id FROM taxii_statuses WHERE request_timestamp < $1 LIMIT 5000)`, cutoff)
+		if err != nil {
+			return total, fmt.Errorf("deleting statuses before %s: %w", cutoff.UTC().Format(time.RFC3339), err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 5000 {
+			return total, nil
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 	"github.com/taxiway/taxiway/taxiicore"
@@ -34,6 +35,7 @@ func runCore(ctx context.Context, args []string) error {
 	groupsHeader := fs.String("groups-header", envOr("TAXIWAY_GROUPS_HEADER", def.GroupsHeader), "identity header with comma-separated groups (env TAXIWAY_GROUPS_HEADER)")
 	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
 	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
+	retention := fs.String("status-retention", envOr("TAXIWAY_STATUS_RETENTION", def.StatusRetention.String()), "how long Add Objects statuses stay readable; 0 keeps them forever (env TAXIWAY_STATUS_RETENTION)")
 	doMigrate := migrateFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,6 +48,9 @@ func runCore(ctx context.Context, args []string) error {
 	cfg := taxiicore.Config{
 		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
 		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
+	}
+	if cfg.StatusRetention, err = time.ParseDuration(*retention); err != nil {
+		return fmt.Errorf("-status-retention %q is not a duration (e.g. 168h)", *retention)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
