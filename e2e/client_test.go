@@ -37,6 +37,21 @@ func bearer(t *testing.T, token string) client {
 	return client{t: t, auth: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }}
 }
 
+// freshBearer logs in like a token client does: it sends its token and
+// fetches a new one shortly before the old one expires (the stack's tokens
+// live only seconds in these tests).
+func freshBearer(t *testing.T, user, password string) client {
+	var token string
+	var exp time.Time
+	return client{t: t, auth: func(r *http.Request) {
+		if time.Until(exp) < 2*time.Second {
+			token = login(t, user, password)
+			exp = time.Now().Add(tokenTTL * time.Second)
+		}
+		r.Header.Set("Authorization", "Bearer "+token)
+	}}
+}
+
 func anonymous(t *testing.T) client { return client{t: t, auth: func(*http.Request) {}} }
 
 // with adds headers to every request of the returned client.

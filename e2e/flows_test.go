@@ -62,9 +62,14 @@ func TestOpenTAXIIAuthWalkthrough(t *testing.T) {
 	}
 }
 
-// TestTAXIIClientFlow is what a TAXII 2.1 client does, end to end.
+// TestTAXIIClientFlow is what a TAXII 2.1 client does, end to end, once
+// with Basic credentials and once with Bearer tokens.
 func TestTAXIIClientFlow(t *testing.T) {
-	c := basic(t, "test", "test")
+	t.Run("basic", func(t *testing.T) { clientFlow(t, basic(t, "test", "test")) })
+	t.Run("bearer", func(t *testing.T) { clientFlow(t, freshBearer(t, "test", "test")) })
+}
+
+func clientFlow(t *testing.T, c client) {
 
 	root, _ := c.json("GET", demoRoot, nil, http.StatusOK)
 	if v, _ := root["versions"].([]any); !slices.Contains(v, any(taxiiType)) {
