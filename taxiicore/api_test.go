@@ -58,8 +58,9 @@ func TestIdentity(t *testing.T) {
 			t.Fatalf("WWW-Authenticate %q", got)
 		}
 	}
-	// An empty user header is no identity.
+	// An empty user header is no identity, nor is one that is not UTF-8.
 	f.expect(req{path: "/taxii2/", user: " "}, http.StatusUnauthorized)
+	f.expect(req{path: "/taxii2/", user: "\xff"}, http.StatusUnauthorized)
 	// POST without identity: 401, nothing stored.
 	f.expect(req{method: http.MethodPost, path: objectsPath(colRW), user: "-",
 		body: envelopeOf(indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))}, http.StatusUnauthorized)

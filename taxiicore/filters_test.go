@@ -73,10 +73,15 @@ func TestListFilters(t *testing.T) {
 		"?match[spec_version]=2.1&match[spec_version]=2.0",
 		"?next=", "?next=garbage", "?%zz",
 		"?match[type]=" + strings.Repeat("a,", maxMatchValues) + "a",
+		// Not UTF-8 once decoded: Postgres would refuse it in a text parameter.
+		"?match[id]=%FF", "?match[type]=%FF", "?match[spec_version]=%FF", "?%FF=1",
 	}
 	for _, q := range bad {
 		f.expect(req{path: objectsPath(colRW) + q}, http.StatusBadRequest)
 		f.expect(req{path: "/api1/collections/" + colRW + "/manifest/" + q}, http.StatusBadRequest)
+	}
+	for _, p := range []string{objectsPath(colRW) + "%FF/", objectsPath(colRW) + "%FF/versions/", "/%FF/collections/", "/api1/collections/%FF/"} {
+		f.expect(req{path: p}, http.StatusBadRequest)
 	}
 	// Headers: TAXII timestamps, first <= last; none on empty pages.
 	res := f.expect(req{path: objectsPath(colRW)}, http.StatusOK)

@@ -3,6 +3,7 @@ package taxiicore
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // identity is the caller as the gateway vouched for it.
@@ -33,13 +34,13 @@ func (s *Server) identify(r *http.Request) (identity, bool) {
 		return identity{}, false
 	}
 	user := strings.TrimSpace(users[0])
-	if user == "" {
+	if user == "" || !utf8.ValidString(user) {
 		return identity{}, false
 	}
 	id := identity{User: user}
 	for _, h := range r.Header.Values(s.cfg.GroupsHeader) {
 		for _, g := range strings.Split(h, ",") {
-			if g = strings.TrimSpace(g); g != "" {
+			if g = strings.TrimSpace(g); g != "" && utf8.ValidString(g) {
 				id.Groups = append(id.Groups, g)
 				if g == s.cfg.AdminGroup {
 					id.Admin = true

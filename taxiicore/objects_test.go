@@ -167,10 +167,11 @@ func TestAddObjectsPerObjectFailures(t *testing.T) {
 		`{"type":"indicator","id":"` + newID("indicator") + `","created":"2020-01-01T00:00:00Z","name":"nul\u0000"}`,
 		`{"type":"indicator","id":"` + newID("indicator") + `","created":"2020-01-01T00:00:00Z","name":"\ud800x"}`,
 		`{"type":"indicator","id":42,"created":"2020-01-01T00:00:00Z"}`,
+		`{"type":"indicator","id":"` + newID("indicator") + `","created":"2020-01-01T00:00:00Z","name":"not UTF-8: ` + "\xff" + `"}`,
 	}, ",") + `]}`
 	res := f.expect(req{method: http.MethodPost, path: objectsPath(colRW), body: body}, http.StatusAccepted)
 	st := res.json(t)
-	if st["total_count"] != 12.0 || st["success_count"] != 1.0 || st["failure_count"] != 11.0 {
+	if st["total_count"] != 13.0 || st["success_count"] != 1.0 || st["failure_count"] != 12.0 {
 		t.Fatalf("status %s", res.body)
 	}
 	for _, d := range st["failures"].([]any) {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -190,7 +192,36 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		taxiierror.Write(rec, http.StatusNotAcceptable, "", "send Accept: "+taxiierror.MediaType)
 		return
 	}
+	if !utf8URL(r.URL) {
+		taxiierror.Write(rec, http.StatusBadRequest, "", "the path and query must be UTF-8 once percent-decoded")
+		return
+	}
 	s.dispatch(rec, r, rt, id)
+}
+
+// utf8URL reports whether the decoded path and query are UTF-8: Postgres
+// refuses anything else in a text parameter, which would otherwise surface
+// as a 500 on whichever query first received it. A query that does not
+// parse is left to the filter parsing, which names the parameter.
+func utf8URL(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return true
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, id identity) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -149,9 +150,13 @@ func validSTIXType(t string) bool {
 	return true
 }
 
-// jsonbSafe refuses the JSON escapes Postgres's jsonb rejects (\u0000 and
-// unpaired surrogates), which would otherwise fail the whole request.
+// jsonbSafe refuses what Postgres's jsonb rejects, which would otherwise
+// fail the whole request: bytes that are not UTF-8 (JSON must be, RFC 8259),
+// and the escapes \u0000 and unpaired surrogates.
 func jsonbSafe(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return errors.New("the object is not valid UTF-8")
+	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] != '\\' {
 			continue
