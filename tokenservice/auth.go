@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Request bounds. A login body is two short strings; anything bigger is
@@ -92,6 +93,10 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, *requ
 		return credentials{}, &requestError{http.StatusBadRequest, "invalid_request", "username and password are required"}
 	case len(c.username) > maxUsernameLen:
 		return credentials{}, &requestError{http.StatusBadRequest, "invalid_request", "username too long"}
+	case !utf8.ValidString(c.username) || strings.ContainsRune(c.username, 0):
+		// No account can have such a name, and Postgres would refuse it as
+		// a parameter: answer it here rather than as a server error.
+		return credentials{}, &requestError{http.StatusBadRequest, "invalid_request", "username must be UTF-8 text without NUL"}
 	case len(c.password) > maxPasswordLen:
 		return credentials{}, &requestError{http.StatusBadRequest, "invalid_request", "password too long"}
 	}
