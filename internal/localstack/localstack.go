@@ -183,22 +183,8 @@ func (st *Stack) prepareDatabase(ctx context.Context) error {
 	return nil
 }
 
-// RestartPostgres stops the cluster and starts it again on the same data,
-// as an operator's restart or a crash-free failover would.
-func (st *Stack) RestartPostgres(ctx context.Context, down time.Duration) error {
-	if err := st.cluster.Stop(); err != nil {
-		return fmt.Errorf("stopping postgres: %w", err)
-	}
-	select {
-	case <-time.After(down):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return st.startPostgres(ctx)
-}
-
-// StopPostgres and StartPostgres split RestartPostgres for tests that act
-// while the database is down.
+// StopPostgres stops the cluster, as an operator's restart or an outage
+// would; StartPostgres brings it back on the same data.
 func (st *Stack) StopPostgres() error { return st.cluster.Stop() }
 
 // StartPostgres starts the cluster again after StopPostgres.

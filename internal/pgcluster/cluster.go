@@ -261,6 +261,3 @@ func (c *Cluster) Stop() error {
 		return errors.New("postgres did not stop within 30s; killed")
 	}
 }
-
-// DataDir is where the cluster keeps its files and its socket.
-func (c *Cluster) DataDir() string { return c.dataDir }
