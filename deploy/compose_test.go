@@ -24,7 +24,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/taxiway/taxiway/internal/localstack"
+	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
 
 // root is the repository root, where docker-compose.yml lives.

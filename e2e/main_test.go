@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taxiway/taxiway/internal/localstack"
+	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
 
 // tokenTTL is short so that a test can watch a token expire; gatewayLeeway

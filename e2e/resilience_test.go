@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taxiway/taxiway/internal/localstack"
+	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
 
 // TestTokenExpires: a Bearer token works until exp (plus the gateway's

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/taxiway/taxiway/internal/deployment"
-	"github.com/taxiway/taxiway/internal/localstack"
+	"github.com/taxiway/taxiway/cmd/taxiway/deployment"
+	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
 
 // stackCommands span the parts: migrate, sync, local.

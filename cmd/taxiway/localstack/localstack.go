@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/taxiway/taxiway/internal/deployment"
+	"github.com/taxiway/taxiway/cmd/taxiway/deployment"
 	"github.com/taxiway/taxiway/internal/pgcluster"
 )
 
