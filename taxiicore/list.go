@@ -65,7 +65,7 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 		columns = "date_added, object"
 	}
 	sql, args := q.sql(columns, f.limit+1)
-	rows, err := s.pool.Query(r.Context(), sql, args...)
+	rows, err := s.listPool(rt.ep).Query(r.Context(), sql, args...)
 	if err != nil {
 		s.internalError(w, r, "querying objects", err)
 		return

@@ -23,6 +23,7 @@ import (
 // Server is the TAXII 2.1 API on one Postgres database.
 type Server struct {
 	pool    *pgxpool.Pool
+	reads   readPool // listings; see readpool.go
 	cfg     checked
 	log     *slog.Logger
 	cursors cursorSigner
@@ -57,7 +58,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 			return nil, err
 		}
 	}
-	s := &Server{pool: pool, cfg: c, log: logger, cursors: cursorSigner{key: key}, metrics: newMetrics()}
+	s := &Server{pool: pool, reads: readPool{primary: pool}, cfg: c, log: logger, cursors: cursorSigner{key: key}, metrics: newMetrics()}
 	if c.StatusRetention > 0 {
 		go s.pruneStatusesEvery(ctx, time.Hour)
 	}
@@ -275,6 +276,10 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, doing str
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(499)
+		return
+	}
+	if databaseUnavailable(err) {
+		s.writeUnavailable(w, doing, err)
 		return
 	}
 	s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)

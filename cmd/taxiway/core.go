@@ -28,6 +28,7 @@ func runCore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("core", flag.ContinueOnError)
 	def := taxiicore.DefaultConfig()
 	dbURL := databaseFlag(fs)
+	readURL := fs.String("read-database-url", envOr("TAXIWAY_READ_DATABASE_URL", ""), "Postgres URL of a hot standby for the collection listings; empty: all on -database-url (env TAXIWAY_READ_DATABASE_URL)")
 	listen := fs.String("listen", envOr("TAXIWAY_CORE_LISTEN", "127.0.0.1:9010"), "TAXII API address (env TAXIWAY_CORE_LISTEN)")
 	opsListen := fs.String("ops-listen", envOr("TAXIWAY_CORE_OPS_LISTEN", "127.0.0.1:9011"), "metrics and health address (env TAXIWAY_CORE_OPS_LISTEN)")
 	proxies := fs.String("trusted-proxies", envOr("TAXIWAY_TRUSTED_PROXIES", trustedproxy.Default), "CIDRs whose identity headers are believed (env TAXIWAY_TRUSTED_PROXIES)")
@@ -65,10 +66,18 @@ func runCore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *readURL != "" {
+		read, err := openPool(ctx, *readURL)
+		if err != nil {
+			return fmt.Errorf("read pool: %w", err)
+		}
+		defer read.Close()
+		srv.SetReadPool(read)
+	}
 
 	return serve(ctx, logger, func(addrs []string) {
 		logger.Info("taxiicore listening", "api", "http://"+addrs[0], "ops", "http://"+addrs[1],
-			"trusted_proxies", *proxies, "max_page_size", pageSize)
+			"trusted_proxies", *proxies, "max_page_size", pageSize, "read_pool", *readURL != "")
 	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
 }
 
