@@ -2,11 +2,16 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run test build vet fmt-check bench tools
+.PHONY: run cluster test test-faults soak build vet fmt-check bench tools
 
 ## run: the whole stack locally on http://localhost:9000 (Ctrl-C stops it)
 run: tools build
 	$(BIN)/taxiway local --gateway-bin $(BIN)/gateway
+
+## cluster: the stack past one machine, on this one: a front on http://localhost:9000,
+## 2 gateways, 2 cores, 2 token services, Postgres primary + synchronous hot standby
+cluster: tools build
+	$(BIN)/taxiway local -replicas 2 --gateway-bin $(BIN)/gateway
 
 ## test: formatting, vet, and every test against a real Postgres and a real Caddy
 test: tools fmt-check vet

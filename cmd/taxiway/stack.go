@@ -90,11 +90,16 @@ func runLocal(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.CoreOpsPort, "core-ops-port", cfg.CoreOpsPort, "the core's /metrics, /healthz and /readyz")
 	fs.IntVar(&cfg.TokenPort, "token-port", cfg.TokenPort, "the token service's port")
 	fs.IntVar(&cfg.TokenOpsPort, "token-ops-port", cfg.TokenOpsPort, "the token service's /metrics, /healthz and /readyz")
+	replicas := fs.Int("replicas", 0, "run N replicas of each service behind a front proxy, on a Postgres primary and hot standby (see README, \"Running past one machine\"); 0: one of each")
+	cl := clusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if self, err := os.Executable(); err == nil {
 		cfg.TaxiwayBin = self
+	}
+	if *replicas > 0 {
+		return runLocalCluster(ctx, fs, cfg, *replicas, cl)
 	}
 	if cfg.GatewayBin, err = filepath.Abs(cfg.GatewayBin); err != nil {
 		return err

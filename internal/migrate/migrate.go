@@ -96,49 +96,56 @@ func Up(ctx context.Context, pool *pgxpool.Pool, component string, fsys fs.FS) (
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connecting for migrations: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
-		return nil, fmt.Errorf("taking the migration lock: %w", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) //nolint:errcheck
-
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		component  text NOT NULL,
-		version    integer NOT NULL,
-		name       text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-		PRIMARY KEY (component, version))`); err != nil {
-		return nil, fmt.Errorf("creating schema_migrations: %w", err)
-	}
-	var current int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1", component).Scan(&current); err != nil {
-		return nil, fmt.Errorf("reading applied %s migrations: %w", component, err)
-	}
-	if n := len(migrations); n > 0 && current > migrations[n-1].Version {
-		return nil, fmt.Errorf("database has %s schema version %d, newer than this binary knows (%d): upgrade the binary", component, current, migrations[n-1].Version)
-	}
+	// One transaction per migration, each under a transaction-level advisory
+	// lock and reading the applied version afresh: replicas starting together
+	// do not race, and nothing spans transactions, so migrations also run
+	// through pgbouncer in transaction mode (where a session-level lock could
+	// be taken on one server connection and released on another).
 	var applied []string
-	for _, m := range migrations {
-		if m.Version <= current {
-			continue
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return err
+	for {
+		var done string
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+				return fmt.Errorf("taking the migration lock: %w", err)
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)", component, m.Version, m.Name)
-			return err
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				component  text NOT NULL,
+				version    integer NOT NULL,
+				name       text NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+				PRIMARY KEY (component, version))`); err != nil {
+				return fmt.Errorf("creating schema_migrations: %w", err)
+			}
+			var current int
+			if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1", component).Scan(&current); err != nil {
+				return fmt.Errorf("reading applied %s migrations: %w", component, err)
+			}
+			if n := len(migrations); n > 0 && current > migrations[n-1].Version {
+				return fmt.Errorf("database has %s schema version %d, newer than this binary knows (%d): upgrade the binary", component, current, migrations[n-1].Version)
+			}
+			for _, m := range migrations {
+				if m.Version <= current {
+					continue
+				}
+				if _, err := tx.Exec(ctx, m.SQL); err != nil {
+					return fmt.Errorf("applying %s migration %s: %w", component, m.Name, err)
+				}
+				if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)", component, m.Version, m.Name); err != nil {
+					return fmt.Errorf("recording %s migration %s: %w", component, m.Name, err)
+				}
+				done = m.Name
+				return nil
+			}
+			return nil
 		})
 		if err != nil {
-			return applied, fmt.Errorf("applying %s migration %s: %w", component, m.Name, err)
+			return applied, err
 		}
-		applied = append(applied, m.Name)
+		if done == "" {
+			return applied, nil
+		}
+		applied = append(applied, done)
 	}
-	return applied, nil
 }
 
 // Pending reports whether component has migrations not yet applied; servers

@@ -54,6 +54,14 @@ func StartStandby(ctx context.Context, primary *Cluster, name string, opts Optio
 		if out, err := bb.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("pg_basebackup of %s into %s: %w\n%s", primary.dataDir, dataDir, err, out)
 		}
+		// The primary's socket lives in its data folder, so the copy holds
+		// its lock file, which would stop the standby from starting.
+		locks, _ := filepath.Glob(filepath.Join(dataDir, ".s.PGSQL.*"))
+		for _, l := range locks {
+			if err := os.Remove(l); err != nil {
+				return nil, fmt.Errorf("removing the primary's socket lock from the copy: %w", err)
+			}
+		}
 	}
 	settings := map[string]string{
 		"cluster_name": name,
@@ -141,4 +149,46 @@ func MultiHostDSN(db, targetSessionAttrs string, socketDirs ...string) string {
 	}
 	return fmt.Sprintf("host=%s user=%s dbname=%s target_session_attrs=%s",
 		quote(strings.Join(socketDirs, ",")), quote(Superuser), quote(db), targetSessionAttrs)
+}
+
+// SetSynchronousStandbys sets synchronous_standby_names on a running primary
+// (ALTER SYSTEM and a reload): "" makes replication asynchronous again.
+// Commits wait for a listed standby's flush once it streams; with none
+// streaming they wait, so set it only once the standby is up.
+func (c *Cluster) SetSynchronousStandbys(ctx context.Context, names string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to the primary: %w", err)
+	}
+	defer conn.Close(ctx)
+	stmt := "ALTER SYSTEM RESET synchronous_standby_names"
+	if names != "" {
+		stmt = "ALTER SYSTEM SET synchronous_standby_names = " + quoteLiteral(names)
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("setting synchronous_standby_names: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reloading the configuration: %w", err)
+	}
+	return nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// StopImmediate stops the server the way a crash does: no checkpoint, and
+// standbys get nothing more than they already had (SIGQUIT, immediate
+// shutdown). Committed data survives on disk; the next start recovers it.
+func (c *Cluster) StopImmediate() error {
+	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signalling postgres: %w", err)
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		return errors.New("postgres did not stop within 30s; killed")
+	}
 }

@@ -156,10 +156,16 @@ func (st *Stack) startPostgres(ctx context.Context) error {
 // prepareDatabase creates the database, migrates both parts and applies the
 // seed file.
 func (st *Stack) prepareDatabase(ctx context.Context) error {
-	if err := st.cluster.EnsureDatabase(ctx, Database); err != nil {
+	return prepareDatabase(ctx, st.cluster, st.cfg.SeedFile, st.cfg.Progress)
+}
+
+// prepareDatabase creates the stack's database on pg, migrates both parts
+// and applies seedFile (when not empty).
+func prepareDatabase(ctx context.Context, pg *pgcluster.Cluster, seedFile string, progress io.Writer) error {
+	if err := pg.EnsureDatabase(ctx, Database); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, st.DatabaseURL())
+	pool, err := pgxpool.New(ctx, pg.URL(Database))
 	if err != nil {
 		return fmt.Errorf("connecting to the stack's database: %w", err)
 	}
@@ -168,18 +174,18 @@ func (st *Stack) prepareDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(st.cfg.Progress, "postgres: ready, %d migrations applied\n", len(applied))
-	if st.cfg.SeedFile == "" {
+	fmt.Fprintf(progress, "postgres: ready, %d migrations applied\n", len(applied))
+	if seedFile == "" {
 		return nil
 	}
-	f, err := deployment.Load(st.cfg.SeedFile)
+	f, err := deployment.Load(seedFile)
 	if err != nil {
 		return err
 	}
 	if _, err := deployment.Apply(ctx, pool, f, false); err != nil {
-		return fmt.Errorf("applying %s: %w", st.cfg.SeedFile, err)
+		return fmt.Errorf("applying %s: %w", seedFile, err)
 	}
-	fmt.Fprintf(st.cfg.Progress, "postgres: demo data from %s in place\n", st.cfg.SeedFile)
+	fmt.Fprintf(progress, "postgres: demo data from %s in place\n", seedFile)
 	return nil
 }
 
@@ -244,15 +250,25 @@ func (st *Stack) StartService(ctx context.Context, name string) error {
 	if cmd == nil {
 		return fmt.Errorf("unknown service %q", name)
 	}
-	logPath := filepath.Join(st.cfg.DataDir, "logs", name+".log")
+	s, err := launch(ctx, st.cfg.Progress, name, cmd, ready, filepath.Join(st.cfg.DataDir, "logs", name+".log"))
+	if s != nil {
+		st.services[name] = s
+	}
+	return err
+}
+
+// launch starts cmd with its output appended to logPath and waits until
+// ready succeeds. The service is returned whenever the process started,
+// ready or not, so that the caller can stop it.
+func launch(ctx context.Context, progress io.Writer, name string, cmd *exec.Cmd, ready func(context.Context) error, logPath string) (*service, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", logPath, err)
+		return nil, fmt.Errorf("opening %s: %w", logPath, err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return fmt.Errorf("starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	s := &service{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -260,21 +276,20 @@ func (st *Stack) StartService(ctx context.Context, name string) error {
 		logFile.Close()
 		close(s.done)
 	}()
-	st.services[name] = s
 
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
 		err := ready(waitCtx)
 		if err == nil {
-			fmt.Fprintf(st.cfg.Progress, "%s: ready (log: %s)\n", name, logPath)
-			return nil
+			fmt.Fprintf(progress, "%s: ready (log: %s)\n", name, logPath)
+			return s, nil
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("%s exited during start (%v); the end of %s:\n%s", name, s.err, logPath, tail(logPath, 2000))
+			return s, fmt.Errorf("%s exited during start (%v); the end of %s:\n%s", name, s.err, logPath, tail(logPath, 2000))
 		case <-waitCtx.Done():
-			return fmt.Errorf("%s not ready after 60s (%v); the end of %s:\n%s", name, err, logPath, tail(logPath, 2000))
+			return s, fmt.Errorf("%s not ready after 60s (%v); the end of %s:\n%s", name, err, logPath, tail(logPath, 2000))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -282,7 +297,12 @@ func (st *Stack) StartService(ctx context.Context, name string) error {
 
 // StopService stops one service gracefully (SIGTERM, then SIGKILL after 20s).
 func (st *Stack) StopService(name string) error {
-	s := st.services[name]
+	return st.services[name].stop(name)
+}
+
+// stop stops the service gracefully (SIGTERM, then SIGKILL after 20s); a
+// nil or exited service is already stopped.
+func (s *service) stop(name string) error {
 	if s == nil || s.exited() {
 		return nil
 	}

@@ -1,0 +1,513 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/taxiway/taxiway/internal/pgcluster"
+)
+
+// The clustered stack: what a deployment past one machine looks like, run on
+// one machine. Each replica of a part listens on a loopback address of its
+// own (127.0.<part>.<n>) with the same ports, as separate hosts would, so
+// that one health-check port serves every upstream of a pool:
+//
+//	front Caddy 127.0.0.1:FrontPort ─▶ gateway-n 127.0.1.n ─▶ core-n 127.0.2.n
+//	                                                      └──▶ tokenservice-n 127.0.3.n
+//	services ─▶ Postgres primary + hot standby (pg_basebackup -R), through a
+//	            multi-host connection string (target_session_attrs=read-write),
+//	            optionally each node behind its own pgbouncer.
+
+// Parts of the clustered stack, as Instance takes them.
+const (
+	partGateway = 1
+	partCore    = 2
+	partToken   = 3
+)
+
+// StandbyName is the standby's application_name on the primary: what
+// synchronous_standby_names lists.
+const StandbyName = "standby1"
+
+// ClusterConfig says how many replicas to run and where.
+type ClusterConfig struct {
+	DataDir    string
+	TaxiwayBin string
+	GatewayBin string
+	// GatewayCaddyfile balances each gateway over the services
+	// (deploy/cluster/gateway.Caddyfile); FrontCaddyfile spreads clients
+	// over the gateways (deploy/cluster/front.Caddyfile).
+	GatewayCaddyfile, FrontCaddyfile string
+	SeedFile                         string
+	// Replicas of the gateway, the core and the token service (at least 1).
+	Replicas int
+	// FrontPort is the clients' port on 127.0.0.1.
+	FrontPort int
+	// Ports every replica uses on its own loopback address. TokenLBPort is
+	// the gateway's internal listener for taxii_auth's token-service calls.
+	GatewayPort, GatewayAdminPort, TokenLBPort int
+	CorePort, CoreOpsPort                      int
+	TokenPort, TokenOpsPort                    int
+	// SynchronousReplication makes every commit wait for the standby's
+	// flush (synchronous_standby_names), so a failover loses nothing.
+	SynchronousReplication bool
+	// ReadFromStandby gives the cores a read pool on the standby.
+	ReadFromStandby bool
+	// PgBouncer puts a pgbouncer (transaction pooling) in front of each
+	// Postgres node; the services then connect through them.
+	PgBouncer bool
+	// TokenTTL is the token lifetime in seconds; 0 keeps the default.
+	TokenTTL int
+	// Env is added to every service's environment.
+	Env      []string
+	Progress io.Writer
+}
+
+// ClusterDefaults are the ports README documents for `taxiway local -replicas`.
+func ClusterDefaults(root string) ClusterConfig {
+	return ClusterConfig{
+		DataDir:          filepath.Join(root, ".data-cluster"),
+		TaxiwayBin:       filepath.Join(root, "bin", "taxiway"),
+		GatewayBin:       filepath.Join(root, "bin", "gateway"),
+		GatewayCaddyfile: filepath.Join(root, "deploy", "cluster", "gateway.Caddyfile"),
+		FrontCaddyfile:   filepath.Join(root, "deploy", "cluster", "front.Caddyfile"),
+		SeedFile:         filepath.Join(root, "deploy", "demo.yaml"),
+		Replicas:         2,
+		FrontPort:        9000,
+		GatewayPort:      9000, GatewayAdminPort: 2019, TokenLBPort: 9029,
+		CorePort: 9010, CoreOpsPort: 9011,
+		TokenPort: 9020, TokenOpsPort: 9021,
+		SynchronousReplication: true,
+		ReadFromStandby:        true,
+	}
+}
+
+// Cluster is a running clustered stack.
+type Cluster struct {
+	cfg      ClusterConfig
+	primary  *pgcluster.Cluster
+	standby  *pgcluster.Cluster
+	bouncers []*pgcluster.Bouncer // [primary, standby] when PgBouncer
+	mu       sync.Mutex           // guards services
+	services map[string]*service
+}
+
+// Instance names replica n (from 1) of a service: "core-2".
+func Instance(service string, n int) string { return service + "-" + strconv.Itoa(n) }
+
+// Front is the front proxy's instance name.
+const Front = "front"
+
+func partOf(service string) int {
+	switch service {
+	case Gateway:
+		return partGateway
+	case Core:
+		return partCore
+	case TokenService:
+		return partToken
+	}
+	return 0
+}
+
+// Host is the loopback address of replica n of a service.
+func Host(service string, n int) string { return fmt.Sprintf("127.0.%d.%d", partOf(service), n) }
+
+// StartCluster brings up Postgres (primary, then a standby cloned from it),
+// the token services, the cores, the gateways and the front, and returns
+// once the front answers. On failure everything started is stopped again.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error) {
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.Replicas < 1 {
+		return nil, fmt.Errorf("replicas must be at least 1 (got %d)", cfg.Replicas)
+	}
+	for _, bin := range []string{cfg.TaxiwayBin, cfg.GatewayBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("binary %s is missing: build it first (make build): %w", bin, err)
+		}
+	}
+	if err := clusterPortsFree(cfg); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
+	}
+	c = &Cluster{cfg: cfg, services: map[string]*service{}}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	if err := c.startDatabase(ctx); err != nil {
+		return c, err
+	}
+	for _, svc := range []string{TokenService, Core, Gateway} {
+		for n := 1; n <= cfg.Replicas; n++ {
+			if err := c.StartInstance(ctx, Instance(svc, n)); err != nil {
+				return c, err
+			}
+		}
+	}
+	if err := c.StartInstance(ctx, Front); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) pgDir(node string) string { return filepath.Join(c.cfg.DataDir, "postgres-"+node) }
+
+func (c *Cluster) pgOptions(node string) pgcluster.Options {
+	return pgcluster.Options{DataDir: c.pgDir(node), LogPath: filepath.Join(c.cfg.DataDir, "logs", "postgres-"+node+".log")}
+}
+
+// startDatabase starts the primary (asynchronous while it is migrated and
+// seeded, since nothing could acknowledge a synchronous commit yet), clones
+// a fresh standby from it, and then turns synchronous replication on.
+// The standby is re-cloned at every start, so that a standby promoted in an
+// earlier run can never come back as a second primary.
+func (c *Cluster) startDatabase(ctx context.Context) error {
+	fmt.Fprintf(c.cfg.Progress, "postgres: starting the primary in %s\n", c.pgDir("primary"))
+	p, err := pgcluster.Start(ctx, c.pgOptions("primary"))
+	if err != nil {
+		return err
+	}
+	c.primary = p
+	if rec, err := p.InRecovery(ctx); err != nil {
+		return err
+	} else if rec {
+		return fmt.Errorf("%s holds a standby, not a primary: remove %s to start afresh", c.pgDir("primary"), c.cfg.DataDir)
+	}
+	if err := p.SetSynchronousStandbys(ctx, ""); err != nil {
+		return err
+	}
+	if err := prepareDatabase(ctx, p, c.cfg.SeedFile, c.cfg.Progress); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(c.pgDir("standby")); err != nil {
+		return fmt.Errorf("removing the old standby: %w", err)
+	}
+	fmt.Fprintf(c.cfg.Progress, "postgres: cloning the standby into %s (pg_basebackup -R)\n", c.pgDir("standby"))
+	s, err := pgcluster.StartStandby(ctx, p, StandbyName, c.pgOptions("standby"))
+	if err != nil {
+		return err
+	}
+	c.standby = s
+	if err := p.WaitStreaming(ctx, StandbyName, ""); err != nil {
+		return err
+	}
+	if c.cfg.SynchronousReplication {
+		if err := p.SetSynchronousStandbys(ctx, StandbyName); err != nil {
+			return err
+		}
+		if err := p.WaitStreaming(ctx, StandbyName, "sync"); err != nil {
+			return err
+		}
+	}
+	mode := "asynchronous"
+	if c.cfg.SynchronousReplication {
+		mode = "synchronous"
+	}
+	fmt.Fprintf(c.cfg.Progress, "postgres: standby streaming (%s replication)\n", mode)
+	if c.cfg.PgBouncer {
+		for i, node := range []*pgcluster.Cluster{p, s} {
+			dir := filepath.Join(c.cfg.DataDir, "pgbouncer-"+[]string{"primary", "standby"}[i])
+			b, err := pgcluster.StartBouncer(ctx, dir, node, 20)
+			if err != nil {
+				return err
+			}
+			c.bouncers = append(c.bouncers, b)
+		}
+		fmt.Fprintln(c.cfg.Progress, "pgbouncer: in front of both nodes (transaction pooling)")
+	}
+	return nil
+}
+
+// hosts are the socket folders the services connect to, primary first.
+func (c *Cluster) hosts() []string {
+	if len(c.bouncers) == 2 {
+		return []string{c.bouncers[0].SocketDir(), c.bouncers[1].SocketDir()}
+	}
+	return []string{c.pgDir("primary"), c.pgDir("standby")}
+}
+
+func (c *Cluster) dsn(attrs string, hosts ...string) string {
+	dsn := pgcluster.MultiHostDSN(Database, attrs, hosts...)
+	if len(c.bouncers) == 2 {
+		dsn = pgcluster.BouncerDSN(dsn)
+	}
+	return dsn
+}
+
+// DatabaseURL is what the services write through: both nodes, keeping
+// whichever is the read-write primary.
+func (c *Cluster) DatabaseURL() string {
+	h := c.hosts()
+	return c.dsn("read-write", h[0], h[1])
+}
+
+// ReadDatabaseURL is the cores' read pool: the standby, else whatever
+// answers.
+func (c *Cluster) ReadDatabaseURL() string {
+	h := c.hosts()
+	return c.dsn("prefer-standby", h[1], h[0])
+}
+
+// FrontURL is the clients' address.
+func (c *Cluster) FrontURL() string { return "http://127.0.0.1:" + strconv.Itoa(c.cfg.FrontPort) }
+
+// GatewayURL is replica n's address.
+func (c *Cluster) GatewayURL(n int) string {
+	return "http://" + net.JoinHostPort(Host(Gateway, n), strconv.Itoa(c.cfg.GatewayPort))
+}
+
+// OpsURL is the ops (metrics, health) base URL of a core or token service
+// replica, or the admin endpoint of a gateway.
+func (c *Cluster) OpsURL(service string, n int) string {
+	port := map[string]int{Core: c.cfg.CoreOpsPort, TokenService: c.cfg.TokenOpsPort, Gateway: c.cfg.GatewayAdminPort}[service]
+	return "http://" + net.JoinHostPort(Host(service, n), strconv.Itoa(port))
+}
+
+// PrimaryURL and StandbyURL reach each node directly as the superuser.
+func (c *Cluster) PrimaryURL(db string) string { return c.primary.URL(db) }
+
+// StandbyURL reaches the standby (or the promoted standby) directly.
+func (c *Cluster) StandbyURL(db string) string { return c.standby.URL(db) }
+
+// command builds the process of an instance ("core-1", "front", ...).
+func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) error, error) {
+	cfg := c.cfg
+	svc, nStr, _ := strings.Cut(instance, "-")
+	n, _ := strconv.Atoi(nStr)
+	if instance != Front && (partOf(svc) == 0 || n < 1 || n > cfg.Replicas) {
+		return nil, nil, fmt.Errorf("unknown instance %q", instance)
+	}
+	at := func(svc string, n, port int) string { return net.JoinHostPort(Host(svc, n), strconv.Itoa(port)) }
+	pool := func(svc string, port int) string {
+		var addrs []string
+		for i := 1; i <= cfg.Replicas; i++ {
+			addrs = append(addrs, at(svc, i, port))
+		}
+		return strings.Join(addrs, " ")
+	}
+	env := append(os.Environ(),
+		"TAXIWAY_DATABASE_URL="+c.DatabaseURL(),
+		// Caddy keeps its state per instance under the data folder.
+		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", instance, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", instance, "config"),
+	)
+	if cfg.TokenTTL > 0 {
+		env = append(env, "TAXIWAY_TOKEN_TTL="+strconv.Itoa(cfg.TokenTTL))
+	}
+	var cmd *exec.Cmd
+	var ready func(context.Context) error
+	switch {
+	case instance == Front:
+		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.FrontCaddyfile, "--adapter", "caddyfile")
+		env = append(env,
+			"TAXIWAY_FRONT_SITE=:"+strconv.Itoa(cfg.FrontPort),
+			"TAXIWAY_FRONT_BIND=127.0.0.1",
+			"TAXIWAY_GATEWAY_UPSTREAMS="+pool(Gateway, cfg.GatewayPort),
+			"TAXIWAY_GATEWAY_PORT="+strconv.Itoa(cfg.GatewayPort))
+		ready = httpReady(c.FrontURL()+"/taxii2/", http.StatusUnauthorized)
+	case svc == TokenService:
+		cmd = exec.Command(cfg.TaxiwayBin, "tokenservice")
+		env = append(env,
+			"TAXIWAY_TOKEN_LISTEN="+at(svc, n, cfg.TokenPort),
+			"TAXIWAY_TOKEN_OPS_LISTEN="+at(svc, n, cfg.TokenOpsPort))
+		ready = httpReady(c.OpsURL(svc, n)+"/readyz", http.StatusOK)
+	case svc == Core:
+		cmd = exec.Command(cfg.TaxiwayBin, "core")
+		env = append(env,
+			"TAXIWAY_CORE_LISTEN="+at(svc, n, cfg.CorePort),
+			"TAXIWAY_CORE_OPS_LISTEN="+at(svc, n, cfg.CoreOpsPort))
+		if cfg.ReadFromStandby {
+			env = append(env, "TAXIWAY_READ_DATABASE_URL="+c.ReadDatabaseURL())
+		}
+		ready = httpReady(c.OpsURL(svc, n)+"/readyz", http.StatusOK)
+	case svc == Gateway:
+		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.GatewayCaddyfile, "--adapter", "caddyfile")
+		env = append(env,
+			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(cfg.GatewayPort),
+			"TAXIWAY_GATEWAY_BIND="+Host(svc, n),
+			"TAXIWAY_GATEWAY_ADMIN="+at(svc, n, cfg.GatewayAdminPort),
+			"TAXIWAY_TOKEN_LB="+at(svc, n, cfg.TokenLBPort),
+			"TAXIWAY_CORE_UPSTREAMS="+pool(Core, cfg.CorePort),
+			"TAXIWAY_CORE_HEALTH_PORT="+strconv.Itoa(cfg.CoreOpsPort),
+			"TAXIWAY_TOKEN_UPSTREAMS="+pool(TokenService, cfg.TokenPort),
+			"TAXIWAY_TOKEN_HEALTH_PORT="+strconv.Itoa(cfg.TokenOpsPort))
+		ready = httpReady(c.GatewayURL(n)+"/taxii2/", http.StatusUnauthorized)
+	}
+	cmd.Env = append(env, cfg.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	return cmd, ready, nil
+}
+
+// StartInstance starts one instance and waits until it is ready.
+func (c *Cluster) StartInstance(ctx context.Context, instance string) error {
+	c.mu.Lock()
+	running := c.services[instance]
+	c.mu.Unlock()
+	if running != nil && !running.exited() {
+		return fmt.Errorf("%s is already running", instance)
+	}
+	cmd, ready, err := c.command(instance)
+	if err != nil {
+		return err
+	}
+	s, err := launch(ctx, c.cfg.Progress, instance, cmd, ready, filepath.Join(c.cfg.DataDir, "logs", instance+".log"))
+	if s != nil {
+		c.mu.Lock()
+		c.services[instance] = s
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// StopInstance stops one instance gracefully.
+func (c *Cluster) StopInstance(instance string) error {
+	c.mu.Lock()
+	s := c.services[instance]
+	c.mu.Unlock()
+	return s.stop(instance)
+}
+
+// KillInstance kills one instance with SIGKILL, as a crash would, and
+// waits until it is gone.
+func (c *Cluster) KillInstance(instance string) error {
+	c.mu.Lock()
+	s := c.services[instance]
+	c.mu.Unlock()
+	if s == nil || s.exited() {
+		return fmt.Errorf("%s is not running", instance)
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("killing %s: %w", instance, err)
+	}
+	<-s.done
+	return nil
+}
+
+// PIDs are the running instances' process ids, for sampling.
+func (c *Cluster) PIDs() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for name, s := range c.services {
+		if !s.exited() {
+			out[name] = s.cmd.Process.Pid
+		}
+	}
+	return out
+}
+
+// RestartPrimary stops the primary (fast shutdown: clients are cut off,
+// committed data stays) and starts it again on the same data.
+func (c *Cluster) RestartPrimary(ctx context.Context) error {
+	if err := c.primary.Stop(); err != nil {
+		return fmt.Errorf("stopping the primary: %w", err)
+	}
+	p, err := pgcluster.Start(ctx, c.pgOptions("primary"))
+	if err != nil {
+		return fmt.Errorf("restarting the primary: %w", err)
+	}
+	c.primary = p
+	return nil
+}
+
+// FailOver stops the primary as a crash does (immediate shutdown: the
+// standby gets nothing more) and promotes the standby. The services find
+// the new primary through their multi-host connection strings. The old
+// primary stays down: bringing it back would need pg_rewind and a new
+// standby.signal, which is Patroni's job in production.
+func (c *Cluster) FailOver(ctx context.Context) error {
+	if err := c.primary.StopImmediate(); err != nil {
+		return fmt.Errorf("stopping the primary: %w", err)
+	}
+	if err := c.standby.Promote(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Done receives the name of the first instance that exits.
+func (c *Cluster) Done() <-chan string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan string, len(c.services))
+	for name, s := range c.services {
+		go func() { <-s.done; ch <- name }()
+	}
+	return ch
+}
+
+// Stop stops the front and the gateways first (no new requests), then the
+// services, then pgbouncer and Postgres (standby last: it would otherwise
+// keep asking for the stopped primary).
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.services))
+	for name := range c.services {
+		names = append(names, name)
+	}
+	c.mu.Unlock()
+	order := map[string]int{Front: 0, Gateway: 1, Core: 2, TokenService: 3}
+	sort.Slice(names, func(i, j int) bool {
+		si, _, _ := strings.Cut(names[i], "-")
+		sj, _, _ := strings.Cut(names[j], "-")
+		if order[si] != order[sj] {
+			return order[si] < order[sj]
+		}
+		return names[i] < names[j]
+	})
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, c.StopInstance(name))
+	}
+	for _, b := range c.bouncers {
+		errs = append(errs, b.Stop())
+	}
+	for _, pg := range []*pgcluster.Cluster{c.primary, c.standby} {
+		if pg != nil {
+			errs = append(errs, pg.Stop())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clusterPortsFree checks every address the cluster will listen on.
+func clusterPortsFree(cfg ClusterConfig) error {
+	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.FrontPort))}
+	for n := 1; n <= cfg.Replicas; n++ {
+		for svc, ports := range map[string][]int{
+			Gateway:      {cfg.GatewayPort, cfg.GatewayAdminPort, cfg.TokenLBPort},
+			Core:         {cfg.CorePort, cfg.CoreOpsPort},
+			TokenService: {cfg.TokenPort, cfg.TokenOpsPort},
+		} {
+			for _, p := range ports {
+				addrs = append(addrs, net.JoinHostPort(Host(svc, n), strconv.Itoa(p)))
+			}
+		}
+	}
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("%s is in use (another Taxiway, or another program?): stop it or choose other ports (taxiway local -h)", a)
+		}
+		l.Close()
+	}
+	return nil
+}
