@@ -16,6 +16,11 @@ cluster: tools build
 ## test: formatting, vet, and every test against a real Postgres and a real Caddy
 test: tools fmt-check vet
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory test-pgbouncer
+
+## test-pgbouncer: the database tests again, through pgbouncer in transaction pooling mode
+test-pgbouncer: tools
+	TAXIWAY_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 10m ./taxiicore ./tokenservice ./internal/...
 
 build:
 	$(GO) build -o $(BIN)/taxiway ./cmd/taxiway

@@ -11,6 +11,8 @@ have_postgres() {
   command -v postgres >/dev/null && command -v initdb >/dev/null
 }
 have_postgres || need+=(postgresql)
+# pgbouncer: `make test-pgbouncer` and `taxiway local -replicas N -pgbouncer`.
+[ -n "${TAXIWAY_PGBOUNCER_BIN:-}" ] || command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
   command -v hey >/dev/null || need+=(hey)
@@ -23,7 +25,11 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian's package starts a system cluster on 5432; Taxiway runs its own.
+# Debian's packages start a system cluster on 5432 and a system pgbouncer on
+# 6432; Taxiway runs its own of each.
+if [[ " ${need[*]} " == *" pgbouncer "* ]] && command -v systemctl >/dev/null; then
+  $sudo systemctl disable --now pgbouncer 2>/dev/null || true
+fi
 if [[ " ${need[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null; then
   $sudo pg_ctlcluster --force "$(pg_lsclusters -h | awk 'NR==1{print $1}')" main stop 2>/dev/null || true
 fi

@@ -269,7 +269,7 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 			total_count, success_count, failure_count, pending_count, successes, failures)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)`,
 			st.ID, root, collection, user, requested, st.TotalCount, st.SuccessCount, st.FailureCount,
-			st.lists.successes, st.lists.failures)
+			jsonParam(st.lists.successes), jsonParam(st.lists.failures))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("recording date_added, version flags and the status: %w", err)
 		}

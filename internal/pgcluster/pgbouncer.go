@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,12 @@ func (b *Bouncer) SocketDir() string { return b.dir }
 // DSN is a connection string for database db through the bouncer.
 func (b *Bouncer) DSN(db string) string {
 	return BouncerDSN(MultiHostDSN(db, "any", b.dir))
+}
+
+// URL is the same as DSN, in URL form.
+func (b *Bouncer) URL(db string) string {
+	q := url.Values{"host": {b.dir}, "port": {strconv.Itoa(BouncerPort)}, "user": {Superuser}, "default_query_exec_mode": {"exec"}}
+	return "postgres:///" + url.PathEscape(db) + "?" + q.Encode()
 }
 
 // BouncerDSN adds to dsn (keyword/value form, hosts being bouncers) the

@@ -26,11 +26,17 @@ import (
 // EnvURL names the variable that points tests at an existing server.
 const EnvURL = "TAXIWAY_TEST_DATABASE_URL"
 
+// EnvPgBouncer, set to 1, puts a pgbouncer in transaction pooling mode
+// between the tests and the private cluster (`make test-pgbouncer`), so
+// that every test also proves the code works through one.
+const EnvPgBouncer = "TAXIWAY_TEST_PGBOUNCER"
+
 // The harness is per test binary by nature: one server for all its tests.
 var server struct {
 	once     sync.Once
 	adminURL string
 	cluster  *pgcluster.Cluster
+	bouncer  *pgcluster.Bouncer
 	tmp      string
 	err      error
 }
@@ -39,6 +45,11 @@ var server struct {
 // was started. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	if server.bouncer != nil {
+		if err := server.bouncer.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: stopping pgbouncer:", err)
+		}
+	}
 	if server.cluster != nil {
 		if err := server.cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest: stopping postgres:", err)
@@ -67,6 +78,15 @@ func adminURL() (string, error) {
 		}
 		server.cluster = c
 		server.adminURL = c.URL("postgres")
+		if os.Getenv(EnvPgBouncer) == "1" {
+			b, err := pgcluster.StartBouncer(context.Background(), tmp+"/pgbouncer", c, 20)
+			if err != nil {
+				server.err = fmt.Errorf("starting pgbouncer for tests (%s=1): %w", EnvPgBouncer, err)
+				return
+			}
+			server.bouncer = b
+			server.adminURL = b.URL("postgres")
+		}
 	})
 	return server.adminURL, server.err
 }
