@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test`, `make run` and `make bench` need and a fresh
-# machine may lack: Postgres server binaries (and, with --bench, wrk and hey).
+# machine may lack: Postgres server binaries, pgbouncer (and, with --bench,
+# wrk and hey).
 # Uses Debian's packages; needs root or sudo only when something is missing.
 set -euo pipefail
 
