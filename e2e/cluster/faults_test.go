@@ -52,17 +52,20 @@ func TestFaults(t *testing.T) {
 		perPost: 1000, log: flog, accepted: map[string]int{}}
 
 	stop := make(chan struct{})
+	// The pollers stop once the writers have finished and they caught up.
+	writersDone := make(chan struct{})
 	var writers, pollers sync.WaitGroup
 	for n := range 3 {
 		writers.Add(1)
 		go func() { defer writers.Done(); w.writer(n, stop) }()
 	}
+	go func() { writers.Wait(); close(writersDone) }()
 	seen := make([][]string, 2)
 	for n := range seen {
 		pollers.Add(1)
 		go func() {
 			defer pollers.Done()
-			seen[n] = w.poller(n, n == 0, stop, w.acceptedCount, 90*time.Second)
+			seen[n] = w.poller(n, n == 0, writersDone, w.acceptedCount, 90*time.Second)
 		}()
 	}
 
