@@ -18,6 +18,17 @@ test: tools fmt-check vet
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory test-pgbouncer
 
+## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
+## fail over to the standby, under load through the clustered stack (about 70 s; part of `make test`)
+test-faults: tools
+	$(GO) test -tags cluster -count=1 -timeout 10m -run TestFaults -v ./e2e/cluster
+
+## soak: a mixed workload through the clustered stack for SOAK (default 10m), sampling every
+## process every 10 s and reporting slopes (not part of `make test`)
+SOAK ?= 10m
+soak: tools
+	$(GO) test -tags cluster -count=1 -timeout 0 -run TestSoak -v ./e2e/cluster -soak=$(SOAK)
+
 ## test-pgbouncer: the database tests again, through pgbouncer in transaction pooling mode
 test-pgbouncer: tools
 	TAXIWAY_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 10m ./taxiicore ./tokenservice ./internal/...
@@ -28,6 +39,7 @@ build:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags cluster ./e2e/cluster
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

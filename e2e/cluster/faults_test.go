@@ -123,6 +123,7 @@ func TestFaults(t *testing.T) {
 		took     time.Duration // injecting the fault (and restarting what it stopped)
 		errors   int
 		window   time.Duration
+		stall    time.Duration
 		posts    int
 		accepted int
 	}
@@ -150,8 +151,9 @@ func TestFaults(t *testing.T) {
 		}
 		n, win := flog.window(from, to)
 		w.mu.Lock()
-		report = append(report, measured{f.name, from, took, n, win, w.posts - postsBefore, len(w.accepted) - acceptedBefore})
+		posts, acc := w.posts-postsBefore, len(w.accepted)-acceptedBefore
 		w.mu.Unlock()
+		report = append(report, measured{f.name, from, took, n, win, w.longestStall(from, to), posts, acc})
 	}
 	close(stop)
 	writers.Wait()
@@ -162,9 +164,10 @@ func TestFaults(t *testing.T) {
 	last.errors, last.window = flog.window(last.from, time.Now().Add(time.Hour))
 
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| fault | injecting it took | client errors | error window (from injection to last error) | 202s in the phase |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| fault | injecting it took | client errors (all 503 + Retry-After) | error window (injection to last error) | longest write stall | 202s in the phase |\n|---|---|---|---|---|---|\n")
 	for _, m := range report {
-		fmt.Fprintf(&sb, "| %s | %.1f s | %d | %.1f s | %d envelopes (%d objects) |\n", m.name, m.took.Seconds(), m.errors, m.window.Seconds(), m.posts, m.accepted)
+		fmt.Fprintf(&sb, "| %s | %.1f s | %d | %.1f s | %.1f s | %d envelopes (%d objects) |\n",
+			m.name, m.took.Seconds(), m.errors, m.window.Seconds(), m.stall.Seconds(), m.posts, m.accepted)
 	}
 	t.Logf("fault windows:\n%s", sb.String())
 	if p := os.Getenv("TAXIWAY_FAULTS_REPORT"); p != "" {

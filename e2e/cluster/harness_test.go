@@ -296,6 +296,23 @@ type workload struct {
 	accepted map[string]int // id -> how many 202s covered it (retries may add)
 	statuses []string
 	posts    int
+	postedAt []time.Time // when each 202 arrived
+}
+
+// longestStall is the longest time between two 202s (or from `from` to the
+// first) within [from, to): how long writes stood still.
+func (w *workload) longestStall(from, to time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prev, longest := from, time.Duration(0)
+	for _, at := range w.postedAt {
+		if at.Before(from) || !at.Before(to) {
+			continue
+		}
+		longest = max(longest, at.Sub(prev))
+		prev = at
+	}
+	return longest
 }
 
 // writer posts envelopes until stop; an envelope that got an error is posted
@@ -327,6 +344,7 @@ func (w *workload) writer(n int, stop <-chan struct{}) {
 				}
 				w.statuses = append(w.statuses, st.ID)
 				w.posts++
+				w.postedAt = append(w.postedAt, time.Now())
 				w.mu.Unlock()
 				break
 			}
