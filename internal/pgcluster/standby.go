@@ -68,6 +68,9 @@ func StartStandby(ctx context.Context, primary *Cluster, name string, opts Optio
 		// Long reads on the standby are not cancelled by the vacuum of rows
 		// they still need; the primary keeps those rows a little longer.
 		"hot_standby_feedback": "on",
+		// After the primary restarts, reconnect within a second rather than
+		// five: with synchronous replication, commits wait until it does.
+		"wal_retrieve_retry_interval": "1s",
 	}
 	for k, v := range opts.Settings {
 		settings[k] = v
