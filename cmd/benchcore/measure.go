@@ -17,8 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // timing is one read measurement.
@@ -35,6 +33,7 @@ type sizeResult struct {
 	timings       []timing
 	ingestRate    float64 // objects per second, one client
 	ingestRate2   float64 // objects per second, two concurrent clients (0: not measured)
+	copyRate      float64 // the COPY floor: the same rows by raw COPY, rows per second
 	peakRSSKiB    int
 }
 
@@ -193,6 +192,9 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, enve
 			return sizeResult{}, err
 		}
 	}
+	if res.copyRate, err = copyFloor(ctx, ld, warmup, envelopes); err != nil {
+		return sizeResult{}, err
+	}
 	res.peakRSSKiB = peakRSS(cmd.Process.Pid)
 	// Ingested objects are part of the collection from now on.
 	return res, nil
@@ -248,9 +250,7 @@ func (c client) ingest(ctx context.Context, path string, envelopes, clients int)
 	for e := range bodies {
 		objs := make([]map[string]any, 1000)
 		for i := range objs {
-			objs[i] = map[string]any{"type": "indicator", "spec_version": "2.1", "id": "indicator--" + uuid.NewString(),
-				"created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z", "name": "ingested",
-				"pattern": "[ipv4-addr:value = '203.0.113.1']", "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z"}
+			objs[i] = ingestObject()
 		}
 		bodies[e], _ = json.Marshal(map[string]any{"objects": objs})
 	}

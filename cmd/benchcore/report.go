@@ -27,6 +27,10 @@ func printReport(w io.Writer, results []sizeResult) {
 		if r.ingestRate2 > 0 {
 			fmt.Fprintf(w, "| ingest into this collection, 1,000-object envelopes, two concurrent clients | %.0f objects/s | | |\n", r.ingestRate2)
 		}
+		if r.copyRate > 0 {
+			fmt.Fprintf(w, "| COPY floor: the same rows by raw COPY into the same table, one transaction per 1,000 | %.0f rows/s | | |\n", r.copyRate)
+			fmt.Fprintf(w, "| ingest (one client) / COPY floor | %.2f | | |\n", r.ingestRate/r.copyRate)
+		}
 		fmt.Fprintf(w, "| core peak RSS (VmHWM) | %.1f MiB | | |\n", float64(r.peakRSSKiB)/1024)
 	}
 }
