@@ -17,6 +17,7 @@ cluster: tools build
 test: tools fmt-check vet
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory test-pgbouncer
+	$(MAKE) --no-print-directory test-faults
 
 ## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
 ## fail over to the standby, under load through the clustered stack (about 70 s; part of `make test`)
