@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -327,7 +328,12 @@ func (w *workload) writer(n int, stop <-chan struct{}) {
 		default:
 		}
 		body, ids := envelope(w.perPost)
+		giveUp := time.Now().Add(2 * time.Minute)
 		for {
+			if time.Now().After(giveUp) {
+				w.log.record(fmt.Sprintf("writer %d", n), result{err: errors.New("no 202 for one envelope within 2 minutes")})
+				return
+			}
 			r := call(w.base, "POST", demoObjects, auth, body)
 			if r.err == nil && r.status == http.StatusAccepted {
 				var st struct {
