@@ -22,7 +22,7 @@ test: tools fmt-check vet
 ## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
 ## fail over to the standby, under load through the clustered stack (about 70 s; part of `make test`)
 test-faults: tools
-	$(GO) test -tags cluster -count=1 -timeout 10m -run TestFaults -v ./e2e/cluster
+	$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer" -v ./e2e/cluster
 
 ## soak: a mixed workload through the clustered stack for SOAK (default 10m), sampling every
 ## process every 10 s and reporting slopes (not part of `make test`)
