@@ -49,17 +49,63 @@ type readPool struct {
 }
 
 // Query runs on the standby, or on the primary when the standby is unset or
-// cannot be reached. An error after the rows started (a standby cancelling
-// the read to replay WAL) is the caller's, who answers 503: the client
-// retries.
+// cannot be reached: when connecting fails, or when the query fails for
+// want of a server before its first row (pgx reports a pooled connection
+// that died only then). An error after rows have been read (a standby
+// cancelling the read to replay WAL) is the caller's, who answers 503: the
+// client retries.
 func (p readPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if p.standby != nil {
-		rows, err := p.standby.Query(ctx, sql, args...)
-		if err == nil || !databaseUnavailable(err) || ctx.Err() != nil {
-			return rows, err
-		}
+	if p.standby == nil {
+		return p.primary.Query(ctx, sql, args...)
 	}
-	return p.primary.Query(ctx, sql, args...)
+	rows, err := p.standby.Query(ctx, sql, args...)
+	if err != nil {
+		if !databaseUnavailable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		return p.primary.Query(ctx, sql, args...)
+	}
+	return &fallbackRows{Rows: rows, retry: func() (pgx.Rows, error) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return p.primary.Query(ctx, sql, args...)
+	}}, nil
+}
+
+// fallbackRows are rows from the standby that switch to retry's rows when
+// the standby fails before the first row.
+type fallbackRows struct {
+	pgx.Rows
+	retry func() (pgx.Rows, error) // nil once used or once a row came
+	err   error                    // retry's own error
+}
+
+func (r *fallbackRows) Next() bool {
+	if r.Rows.Next() {
+		r.retry = nil
+		return true
+	}
+	if r.retry == nil || !databaseUnavailable(r.Rows.Err()) {
+		return false
+	}
+	retry := r.retry
+	r.retry = nil
+	r.Rows.Close()
+	rows, err := retry()
+	if err != nil {
+		r.err = err
+		return false
+	}
+	r.Rows = rows
+	return r.Rows.Next()
+}
+
+func (r *fallbackRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 // listPool is where a listing of endpoint ep runs.

@@ -149,3 +149,29 @@ func (p *cuttableProxy) cut() {
 }
 
 func (p *cuttableProxy) restore() { p.listen("127.0.0.1:" + p.port) }
+
+// TestReadPoolFallsBackToPrimary: listings whose read pool cannot reach a
+// server run on the primary instead of failing.
+func TestReadPoolFallsBackToPrimary(t *testing.T) {
+	pg := pgtest.Cluster(t)
+	if pg == nil {
+		t.Skip("needs the private cluster (unset " + pgtest.EnvURL + ")")
+	}
+	f := newFixture(t, nil)
+	f.post(colRW, indicator(newID("indicator"), "2026-01-01T00:00:00Z", ""))
+	proxy := newCuttableProxy(t, filepath.Join(pg.SocketDir(), ".s.PGSQL.5432"))
+	read, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&connect_timeout=2",
+		pgcluster.Superuser, proxy.addr(), f.pool.Config().ConnConfig.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(read.Close)
+	f.srv.SetReadPool(read)
+	if got := ids(t, f.expect(req{path: objectsPath(colRW)}, http.StatusOK)); len(got) != 1 {
+		t.Fatalf("through the read pool: %d objects, want 1", len(got))
+	}
+	proxy.cut()
+	if got := ids(t, f.expect(req{path: objectsPath(colRW)}, http.StatusOK)); len(got) != 1 {
+		t.Fatalf("with the read pool away: %d objects, want 1", len(got))
+	}
+}
