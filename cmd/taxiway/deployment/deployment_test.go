@@ -24,7 +24,7 @@ func TestDemoFileAppliesIdempotently(t *testing.T) {
 	if again, err := Migrate(ctx, pool); err != nil || len(again) != 0 {
 		t.Fatalf("second migrate applied %v (%v), want nothing", again, err)
 	}
-	f, err := Load("../../deploy/demo.yaml")
+	f, err := Load("../../../deploy/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
