@@ -2,7 +2,12 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run cluster test test-faults soak build vet fmt-check bench tools
+STATICCHECK_VERSION := v0.8.2
+# Modules of this repository: the root one (what xcaddy users pull) and
+# deploy/, whose compose-file tests need compose-go.
+MODULES := . deploy
+
+.PHONY: run cluster test test-pgbouncer test-faults soak build vet fmt-check tidy-check staticcheck bench tools
 
 ## run: the whole stack locally on http://localhost:9000 (Ctrl-C stops it)
 run: tools build
@@ -13,34 +18,52 @@ run: tools build
 cluster: tools build
 	$(BIN)/taxiway local -replicas 2 --gateway-bin $(BIN)/gateway
 
-## test: formatting, vet, and every test against a real Postgres and a real Caddy
-test: tools fmt-check vet
-	$(GO) test -count=1 -timeout 30m ./...
-	$(MAKE) --no-print-directory test-pgbouncer
-	$(MAKE) --no-print-directory test-faults
-
-## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
-## fail over to the standby, under load through the clustered stack (about 70 s; part of `make test`)
-test-faults: tools
-	$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer" -v ./e2e/cluster
-
-## soak: a mixed workload through the clustered stack for SOAK (default 10m), sampling every
-## process every 10 s and reporting slopes (not part of `make test`)
-SOAK ?= 10m
-soak: tools
-	$(GO) test -tags cluster -count=1 -timeout 0 -run TestSoak -v ./e2e/cluster -soak=$(SOAK)
+## test: formatting, tidy modules, vet, staticcheck, and every test against a
+## real Postgres and a real Caddy. The binaries are built once and shared.
+test: tools fmt-check tidy-check vet staticcheck build
+	@set -e; for m in $(MODULES); do \
+		echo "go test ($$m)"; \
+		(cd $$m && TAXIWAY_TEST_TAXIWAY_BIN=$(CURDIR)/$(BIN)/taxiway TAXIWAY_TEST_GATEWAY_BIN=$(CURDIR)/$(BIN)/gateway \
+			$(GO) test -count=1 -timeout 30m ./...); \
+	done
+	@$(MAKE) --no-print-directory test-pgbouncer
+	@$(MAKE) --no-print-directory test-faults
 
 ## test-pgbouncer: the database tests again, through pgbouncer in transaction pooling mode
 test-pgbouncer: tools
 	TAXIWAY_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 10m ./taxiicore ./tokenservice ./internal/...
+
+## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
+## fail over to the standby, under load through the clustered stack; and the clustered stack
+## through pgbouncer (about 70 s; part of `make test`)
+test-faults: tools build
+	TAXIWAY_TEST_TAXIWAY_BIN=$(CURDIR)/$(BIN)/taxiway TAXIWAY_TEST_GATEWAY_BIN=$(CURDIR)/$(BIN)/gateway \
+		$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer" -v ./e2e/cluster
+
+## soak: a mixed workload through the clustered stack for SOAK (default 10m), sampling every
+## process every 10 s and reporting slopes (not part of `make test`)
+SOAK ?= 10m
+soak: tools build
+	TAXIWAY_TEST_TAXIWAY_BIN=$(CURDIR)/$(BIN)/taxiway TAXIWAY_TEST_GATEWAY_BIN=$(CURDIR)/$(BIN)/gateway \
+		$(GO) test -tags cluster -count=1 -timeout 0 -run TestSoak -v ./e2e/cluster -soak=$(SOAK)
 
 build:
 	$(GO) build -o $(BIN)/taxiway ./cmd/taxiway
 	$(GO) build -o $(BIN)/gateway ./cmd/gateway
 
 vet:
-	$(GO) vet ./...
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
 	$(GO) vet -tags cluster ./e2e/cluster
+
+tidy-check:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff) || \
+		{ echo "go.mod or go.sum of $$m is not tidy: run go mod tidy there"; exit 1; }; done
+
+staticcheck: $(BIN)/staticcheck
+	@set -e; for m in $(MODULES); do (cd $$m && $(CURDIR)/$(BIN)/staticcheck ./...); done
+
+$(BIN)/staticcheck:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -25,6 +25,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
+	"github.com/taxiway/taxiway/internal/testbin"
 )
 
 // root is the repository root, where docker-compose.yml lives.
@@ -54,7 +55,7 @@ func loadProject(t *testing.T, envFile string, overrides ...string) (*types.Proj
 	if err != nil {
 		return nil, err
 	}
-	return cli.ProjectFromOptions(context.Background(), opts)
+	return opts.LoadProject(context.Background())
 }
 
 // project is docker-compose.yml as `docker compose` would see it with
@@ -557,37 +558,41 @@ func subcommands(t *testing.T, s types.ServiceConfig) []string {
 	return subs
 }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildOut  []byte
-)
+// The binaries, built once for the whole test binary (or by make test).
+var bins struct {
+	once             sync.Once
+	dir              string
+	taxiway, gateway string
+	err              error
+}
 
-// taxiwayBinary builds ./cmd/taxiway once for the whole test binary.
-func taxiwayBinary(t *testing.T) string {
+func binaries(t *testing.T) (taxiway, gateway string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "taxiway-deploy-test")
-		if err != nil {
-			buildErr = err
+	bins.once.Do(func() {
+		if bins.dir, bins.err = os.MkdirTemp("", "taxiway-deploy-test"); bins.err != nil {
 			return
 		}
-		builtBin = filepath.Join(dir, "taxiway")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/taxiway")
-		cmd.Dir = root
-		buildOut, buildErr = cmd.CombinedOutput()
+		if bins.taxiway, bins.err = testbin.Taxiway(root, bins.dir); bins.err != nil {
+			return
+		}
+		bins.gateway, bins.err = testbin.Gateway(root, bins.dir)
 	})
-	if buildErr != nil {
-		t.Fatalf("go build ./cmd/taxiway: %v\n%s", buildErr, buildOut)
+	if bins.err != nil {
+		t.Fatal(bins.err)
 	}
-	return builtBin
+	return bins.taxiway, bins.gateway
+}
+
+// taxiwayBinary is ./cmd/taxiway.
+func taxiwayBinary(t *testing.T) string {
+	bin, _ := binaries(t)
+	return bin
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
 	}
 	os.Exit(code)
 }
@@ -655,7 +660,8 @@ func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
 	// Caddy itself is the judge of the rest: adapting the Caddyfile with
 	// exactly the gateway's environment must work (snippets chosen by env,
 	// placeholders without defaults) and route to the compose services.
-	cmd := exec.Command("go", "run", "./cmd/gateway", "adapt", "--config", "Caddyfile")
+	_, gateway := binaries(t)
+	cmd := exec.Command(gateway, "adapt", "--config", "Caddyfile")
 	cmd.Dir = root
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TAXIWAY_") {

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
+	"github.com/taxiway/taxiway/internal/testbin"
 )
 
 // tokenTTL is short so that a test can watch a token expire; gatewayLeeway
@@ -58,14 +58,11 @@ func run(m *testing.M) (int, error) {
 
 	cfg := localstack.Defaults(root)
 	cfg.DataDir = filepath.Join(tmp, "data")
-	cfg.TaxiwayBin = filepath.Join(tmp, "taxiway")
-	cfg.GatewayBin = filepath.Join(tmp, "gateway")
-	for bin, pkg := range map[string]string{cfg.TaxiwayBin: "./cmd/taxiway", cfg.GatewayBin: "./cmd/gateway"} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return 1, fmt.Errorf("building %s: %v\n%s", pkg, err, out)
-		}
+	if cfg.TaxiwayBin, err = testbin.Taxiway(root, tmp); err != nil {
+		return 1, err
+	}
+	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
+		return 1, err
 	}
 	ports, err := freePorts(6)
 	if err != nil {

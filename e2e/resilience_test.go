@@ -127,18 +127,23 @@ func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(time.Second)
+	counts := func() (ok, failed int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted), failures
+	}
+	waitFor(t, 10*time.Second, "writes accepted before the stop", func() bool { ok, _ := counts(); return ok >= 10 })
 	if err := stack.StopPostgres(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
-	mu.Lock()
-	downFailures := failures
-	mu.Unlock()
+	_, before := counts()
+	waitFor(t, 10*time.Second, "writes refused while Postgres is down", func() bool { _, f := counts(); return f >= before+3 })
+	_, downFailures := counts()
 	if err := stack.StartPostgres(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	okBefore, _ := counts()
+	waitFor(t, 30*time.Second, "writes accepted after the restart", func() bool { ok, _ := counts(); return ok >= okBefore+10 })
 	close(stop)
 	wg.Wait()
 
@@ -166,4 +171,16 @@ func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
 		}
 	}
 	t.Logf("%d objects accepted, %d requests failed (%d while down)", len(accepted), failures, downFailures)
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

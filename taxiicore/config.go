@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 )
 
@@ -91,7 +93,7 @@ func (c Config) check() (checked, error) {
 		if *h.val == "" {
 			*h.val = h.def
 		}
-		if !validHeaderName(*h.val) {
+		if !httpguts.ValidHeaderFieldName(*h.val) {
 			return checked{}, fmt.Errorf("%s %q is not a valid HTTP header name", h.name, *h.val)
 		}
 	}
@@ -114,16 +116,4 @@ func (c Config) check() (checked, error) {
 		return checked{}, fmt.Errorf("cursor key must be at least 32 bytes (got %d)", len(c.CursorKey))
 	}
 	return checked{Config: c, proxies: set}, nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

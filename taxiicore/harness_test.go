@@ -37,19 +37,19 @@ type fixture struct {
 	ts   *httptest.Server
 }
 
-func fixtureSpec() SyncSpec {
-	return SyncSpec{
-		Discovery: &DiscoverySpec{Title: "Test TAXII", Description: "for tests", Contact: "ops@example.com", Default: "api1"},
-		APIRoots: []RootSpec{{
-			Name: "api1", Title: "API one", MaxContentLength: 64 << 10,
-			Collections: []CollectionSpec{
-				{ID: colRW, Title: "read-write", Alias: "rw", Grants: []GrantSpec{{To: "user:alice", Read: true, Write: true}, {To: "group:analysts", Read: true}}},
-				{ID: colRO, Title: "read-only", Grants: []GrantSpec{{To: "user:alice", Read: true}}},
-				{ID: colWO, Title: "write-only", Grants: []GrantSpec{{To: "user:alice", Write: true}}},
-				{ID: colNone, Title: "bob's", Grants: []GrantSpec{{To: "user:bob", Read: true, Write: true}}},
-				{ID: colAuth, Title: "everyone reads", Grants: []GrantSpec{{To: "authenticated", Read: true}}},
+func fixtureSpec() Catalog {
+	return Catalog{
+		Discovery: &DiscoverySettings{Title: "Test TAXII", Description: "for tests", Contact: "ops@example.com", Default: "api1"},
+		APIRoots: []CatalogRoot{{
+			APIRoot: APIRoot{Name: "api1", Title: "API one", MaxContentLength: 64 << 10},
+			Collections: []CatalogCollection{
+				{ID: colRW, Title: "read-write", Alias: "rw", Grants: []CatalogGrant{{To: "user:alice", Read: true, Write: true}, {To: "group:analysts", Read: true}}},
+				{ID: colRO, Title: "read-only", Grants: []CatalogGrant{{To: "user:alice", Read: true}}},
+				{ID: colWO, Title: "write-only", Grants: []CatalogGrant{{To: "user:alice", Write: true}}},
+				{ID: colNone, Title: "bob's", Grants: []CatalogGrant{{To: "user:bob", Read: true, Write: true}}},
+				{ID: colAuth, Title: "everyone reads", Grants: []CatalogGrant{{To: "authenticated", Read: true}}},
 			},
-		}, {Name: "api2", Title: "API two"}},
+		}, {APIRoot: APIRoot{Name: "api2", Title: "API two"}}},
 	}
 }
 

@@ -126,6 +126,10 @@ func (r *recorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the real writer (flushing,
+// deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
@@ -289,12 +293,27 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, doing str
 // requestID reuses a well-formed X-Request-Id from a trusted proxy, so that
 // gateway and core logs correlate, and makes a new one otherwise.
 func (s *Server) requestID(r *http.Request) string {
-	if v := r.Header.Get("X-Request-Id"); v != "" && len(v) <= 64 && validHeaderName(v) && s.cfg.proxies.FromTrusted(r) {
+	if v := r.Header.Get("X-Request-Id"); v != "" && validRequestID(v) && s.cfg.proxies.FromTrusted(r) {
 		return v
 	}
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// validRequestID accepts 1 to 64 of A-Z a-z 0-9 - _: the id is echoed in
+// a response header and in every log line of the request, so nothing that
+// could forge a log field or a header passes.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -12,74 +12,61 @@ import (
 	"github.com/taxiway/taxiway/internal/syncreport"
 )
 
-// SyncSpec is the core's part of the declarative configuration file. It is
-// meant to be embedded with `yaml:",inline"` beside the token service's
-// accounts.
-type SyncSpec struct {
-	// Discovery sets the /taxii2/ resource. When left out, whatever is
-	// stored stays (title "Taxiway" if never set).
-	Discovery *DiscoverySpec `yaml:"discovery,omitempty"`
-	// APIRoots lists the API roots with their collections.
-	APIRoots []RootSpec `yaml:"api_roots"`
+// Catalog is the state Sync makes the database hold: the discovery
+// resource, the API roots, their collections and grants. The file format
+// that describes it (the sync YAML) belongs to cmd/taxiway/deployment.
+type Catalog struct {
+	// Discovery sets the /taxii2/ resource. When nil, whatever is stored
+	// stays (title "Taxiway" if never set).
+	Discovery *DiscoverySettings
+	APIRoots  []CatalogRoot
 }
 
-// DiscoverySpec is the discovery resource.
-type DiscoverySpec struct {
-	// Title is required.
-	Title       string `yaml:"title"`
-	Description string `yaml:"description,omitempty"`
-	Contact     string `yaml:"contact,omitempty"`
-	// Default names the default API root; it must be one of api_roots.
-	Default string `yaml:"default,omitempty"`
+// DiscoverySettings is the discovery resource.
+type DiscoverySettings struct {
+	Title       string // required
+	Description string
+	Contact     string
+	Default     string // the default API root; must be one of the Catalog's
 }
 
-// RootSpec is one API root.
-type RootSpec struct {
-	// Name is the path segment: /<name>/.
-	Name        string `yaml:"name"`
-	Title       string `yaml:"title"`
-	Description string `yaml:"description,omitempty"`
-	// MaxContentLength is the largest accepted request body in bytes
-	// (default 10485760).
-	MaxContentLength int64            `yaml:"max_content_length,omitempty"`
-	Collections      []CollectionSpec `yaml:"collections,omitempty"`
+// CatalogRoot is one API root with its collections.
+type CatalogRoot struct {
+	APIRoot
+	Collections []CatalogCollection
 }
 
-// CollectionSpec is one collection of an API root.
-type CollectionSpec struct {
-	// ID is the collection's UUIDv4; it is required so that syncing again
-	// updates the same collection.
-	ID          string      `yaml:"id"`
-	Title       string      `yaml:"title"`
-	Description string      `yaml:"description,omitempty"`
-	Alias       string      `yaml:"alias,omitempty"`
-	Grants      []GrantSpec `yaml:"grants,omitempty"`
+// CatalogCollection is one collection with its grants. Its ID is required,
+// so that syncing again updates the same collection.
+type CatalogCollection struct {
+	ID          string
+	Title       string
+	Description string
+	Alias       string
+	Grants      []CatalogGrant
 }
 
-// GrantSpec gives one principal access to the collection.
-type GrantSpec struct {
-	// To is user:<name>, group:<name> or authenticated.
-	To    string `yaml:"to"`
-	Read  bool   `yaml:"read"`
-	Write bool   `yaml:"write"`
+// CatalogGrant gives the principal To (as in Grant) read and/or write access.
+type CatalogGrant struct {
+	To    string
+	Read  bool
+	Write bool
 }
 
 // SyncReport lists what a Sync changed, one human-readable item per change.
 type SyncReport = syncreport.Report
 
 // Validate checks the whole spec before anything is written.
-func (spec *SyncSpec) Validate() error {
+func (spec *Catalog) Validate() error {
 	var errs []error
 	roots := map[string]bool{}
 	ids := map[string]bool{}
 	for i := range spec.APIRoots {
 		rs := &spec.APIRoots[i]
-		r := APIRoot{Name: rs.Name, Title: rs.Title, Description: rs.Description, MaxContentLength: rs.MaxContentLength}
-		if err := r.validate(); err != nil {
+		if err := rs.APIRoot.validate(); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rs.MaxContentLength = r.MaxContentLength
 		if roots[rs.Name] {
 			errs = append(errs, fmt.Errorf("API root %s is listed twice", rs.Name))
 		}
@@ -137,7 +124,7 @@ func (spec *SyncSpec) Validate() error {
 // creates what is missing and updates what differs. With prune it also
 // removes API roots, collections (with their objects) and grants that spec
 // does not list. Running it twice changes nothing the second time.
-func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (SyncReport, error) {
+func Sync(ctx context.Context, pool *pgxpool.Pool, spec Catalog, prune bool) (SyncReport, error) {
 	if err := spec.Validate(); err != nil {
 		return SyncReport{}, fmt.Errorf("invalid sync spec: %w", err)
 	}

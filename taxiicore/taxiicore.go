@@ -6,6 +6,10 @@
 // per-collection read/write grants to that identity. Everything it needs
 // lives in Postgres (objects, statuses, the cursor-signing key, discovery
 // settings), so any number of replicas can serve the same database.
+//
+// Requirement ids in comments (GEN-01, NEG-08, AMBIG-23, ...) name the items
+// of docs/taxii-2.1-checklist.md, the TAXII 2.1 requirements and the
+// resolutions of the specification's ambiguities that the core follows.
 package taxiicore
 
 import (

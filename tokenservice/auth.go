@@ -262,13 +262,6 @@ func (s *Server) acquireHashSlot(ctx context.Context) (release func(), ok bool) 
 	}
 }
 
-// Issue signs a token for username with groups, checking no password and
-// no account: for tools and tests that need a token (the benchmark
-// measures signing with it). It returns the token and its jti.
-func (s *Server) Issue(ctx context.Context, username string, groups []string) (token, jti string, err error) {
-	return s.issue(ctx, username, groups)
-}
-
 // issue signs a token for username and returns it with its jti.
 func (s *Server) issue(ctx context.Context, username string, groups []string) (string, string, error) {
 	c, err := newClaims(s.cfg, username, groups, time.Now())

@@ -3,10 +3,7 @@ package tokenservice
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,47 +11,35 @@ import (
 	"github.com/taxiway/taxiway/internal/syncreport"
 )
 
-// AccountSpec is one entry of the `accounts:` list in the declarative sync
-// YAML file (the same file as the core's). A password is given either as a
-// hash or as a file holding it; never as plain text in the YAML.
-//
-//	accounts:
-//	  - username: alice
-//	    password_hash: "$argon2id$v=19$m=65536,t=3,p=1$..."   # taxiway account hash
-//	    groups: [analysts]
-//	  - username: feed-bot
-//	    password_file: secrets/feed-bot.password   # relative to the YAML's folder
-//	    disabled: false
-type AccountSpec struct {
+// AccountState is one account as SyncAccounts should leave it. The
+// password is given either as a hash or in plain text (hashed here with
+// argon2id); exactly one of the two.
+type AccountState struct {
 	// Username is the login name (no colon, no control characters).
-	Username string `yaml:"username"`
+	Username string
 	// PasswordHash is an argon2id PHC string, a bcrypt hash, or a hash
 	// imported from OpenTAXII (Werkzeug pbkdf2: or scrypt:).
-	PasswordHash string `yaml:"password_hash,omitempty"`
-	// PasswordFile names a file holding the password (one trailing newline
-	// is ignored), relative to the YAML file's folder. It is hashed with
-	// argon2id; an account whose stored hash still verifies the password
-	// is left unchanged.
-	PasswordFile string `yaml:"password_file,omitempty"`
+	PasswordHash string
+	// Password is hashed with argon2id; an account whose stored hash still
+	// verifies it is left unchanged.
+	Password string
 	// Groups are the account's groups, carried in its tokens.
-	Groups []string `yaml:"groups,omitempty"`
+	Groups []string
 	// Disabled refuses the account tokens while keeping it.
-	Disabled bool `yaml:"disabled,omitempty"`
+	Disabled bool
 }
 
 // SyncReport says what SyncAccounts changed, by username.
 type SyncReport = syncreport.Report
 
-// SyncAccounts makes the accounts table match specs, in one transaction:
+// SyncAccounts makes the accounts table match accounts, in one transaction:
 // creates missing accounts, updates those that differ, and with prune
-// deletes accounts not listed. Every spec is checked before anything is
+// deletes accounts not listed. Every entry is checked before anything is
 // written. Running it twice in a row reports no change the second time.
-// Password files are hashed at the default argon2id cost.
-func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpec, baseDir string, prune bool) (SyncReport, error) {
+func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountState, prune bool) (SyncReport, error) {
 	type wanted struct {
-		spec     AccountSpec
-		password string // from PasswordFile
-		groups   []string
+		spec   AccountState
+		groups []string
 	}
 	var want []wanted
 	seen := map[string]bool{}
@@ -68,25 +53,12 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpe
 		}
 		seen[a.Username] = true
 		w := wanted{spec: a}
-		switch {
-		case (a.PasswordHash == "") == (a.PasswordFile == ""):
-			return SyncReport{}, fmt.Errorf("%s: give exactly one of password_hash and password_file", where)
-		case a.PasswordHash != "":
+		if (a.PasswordHash == "") == (a.Password == "") {
+			return SyncReport{}, fmt.Errorf("%s: give exactly one of a password hash and a password", where)
+		}
+		if a.PasswordHash != "" {
 			if err := CheckPasswordHash(a.PasswordHash); err != nil {
-				return SyncReport{}, fmt.Errorf("%s: password_hash: %w", where, err)
-			}
-		default:
-			path := a.PasswordFile
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(baseDir, path)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return SyncReport{}, fmt.Errorf("%s: reading password_file: %w", where, err)
-			}
-			w.password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-			if w.password == "" {
-				return SyncReport{}, fmt.Errorf("%s: password_file %s is empty", where, a.PasswordFile)
+				return SyncReport{}, fmt.Errorf("%s: password hash: %w", where, err)
 			}
 		}
 		groups, err := normalizeGroups(a.Groups)
@@ -132,14 +104,14 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSpe
 			name := w.spec.Username
 			cur, exists := have[name]
 			hash := w.spec.PasswordHash
-			if w.password != "" {
+			if w.spec.Password != "" {
 				if exists {
-					if ok, _ := VerifyPassword(cur.hash, w.password); ok {
+					if ok, _ := VerifyPassword(cur.hash, w.spec.Password); ok {
 						hash = cur.hash // still right: keep it, no new salt
 					}
 				}
 				if hash == "" {
-					if hash, err = HashPassword(w.password, DefaultArgon2Params()); err != nil {
+					if hash, err = HashPassword(w.spec.Password, DefaultArgon2Params()); err != nil {
 						return err
 					}
 				}

@@ -2,53 +2,29 @@ package tokenservice
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 )
 
 func TestSyncAccountsIdempotent(t *testing.T) {
 	ts := startService(t, nil, nil)
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secrets", "bot.pw"), []byte("bot-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	aliceHash, _ := HashPassword("alice-pw", cheapArgon2)
-	doc := `
-api_roots: [] # the core's part of the same file
-accounts:
-  - username: alice
-    password_hash: "` + aliceHash + `"
-    groups: [analysts, admins, analysts]
-  - username: bot
-    password_file: secrets/bot.pw
-  - username: legacy
-    password_hash: "` + werkzeugPBKDF2 + `"
-    disabled: true
-`
-	var spec struct {
-		Accounts []AccountSpec `yaml:"accounts"`
-	}
-	if err := yaml.Unmarshal([]byte(doc), &spec); err != nil {
-		t.Fatal(err)
+	want := []AccountState{
+		{Username: "alice", PasswordHash: aliceHash, Groups: []string{"analysts", "admins", "analysts"}},
+		{Username: "bot", Password: "bot-password"},
+		{Username: "legacy", PasswordHash: werkzeugPBKDF2, Disabled: true},
 	}
 	ts.addAccount(t, "stale", "pw")
 
-	first, err := SyncAccounts(ctx, ts.pool, spec.Accounts, dir, false)
+	first, err := SyncAccounts(ctx, ts.pool, want, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(first.Created, []string{"alice", "bot", "legacy"}) || len(first.Removed) != 0 {
 		t.Errorf("first sync %+v", first)
 	}
-	second, err := SyncAccounts(ctx, ts.pool, spec.Accounts, dir, false)
+	second, err := SyncAccounts(ctx, ts.pool, want, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,12 +41,10 @@ accounts:
 		t.Errorf("accounts %+v %v", accounts, err)
 	}
 
-	// A changed password file and groups update; prune deletes the rest.
-	if err := os.WriteFile(filepath.Join(dir, "secrets", "bot.pw"), []byte("rotated\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	spec.Accounts[0].Groups = []string{"analysts"}
-	third, err := SyncAccounts(ctx, ts.pool, spec.Accounts, dir, true)
+	// A changed password and groups update; prune deletes the rest.
+	want[1].Password = "rotated"
+	want[0].Groups = []string{"analysts"}
+	third, err := SyncAccounts(ctx, ts.pool, want, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +52,7 @@ accounts:
 		t.Errorf("third sync %+v", third)
 	}
 	tokenFrom(t, ts.login(t, "bot", "rotated", ""))
-	if again, _ := SyncAccounts(ctx, ts.pool, spec.Accounts, dir, true); again.Changed() {
+	if again, _ := SyncAccounts(ctx, ts.pool, want, true); again.Changed() {
 		t.Errorf("sync after prune not idempotent: %+v", again)
 	}
 }
@@ -86,13 +60,11 @@ accounts:
 func TestSyncAccountsRefusesBadSpecs(t *testing.T) {
 	pool := migratedPool(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	good := AccountSpec{Username: "ok", PasswordHash: werkzeugScrypt}
-	cases := map[string][]AccountSpec{
+	good := AccountState{Username: "ok", PasswordHash: werkzeugScrypt}
+	cases := map[string][]AccountState{
 		"plain password as hash": {{Username: "a", PasswordHash: "hunter2"}},
-		"both hash and file":     {{Username: "a", PasswordHash: werkzeugScrypt, PasswordFile: "pw"}},
+		"both hash and password": {{Username: "a", PasswordHash: werkzeugScrypt, Password: "pw"}},
 		"neither":                {{Username: "a"}},
-		"missing file":           {{Username: "a", PasswordFile: "nope"}},
 		"duplicate":              {good, good},
 		"colon in username":      {{Username: "a:b", PasswordHash: werkzeugScrypt}},
 		"comma in group":         {{Username: "a", PasswordHash: werkzeugScrypt, Groups: []string{"x,y"}}},
@@ -100,7 +72,7 @@ func TestSyncAccountsRefusesBadSpecs(t *testing.T) {
 	}
 	for name, specs := range cases {
 		// A bad entry after a good one: nothing at all is written.
-		if _, err := SyncAccounts(ctx, pool, append([]AccountSpec{good}, specs...), dir, true); err == nil {
+		if _, err := SyncAccounts(ctx, pool, append([]AccountState{good}, specs...), true); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Claims are the JWT claims the service issues (DESIGN.md "JWT").
+// Claims are the JWT claims the service issues, the contract with the
+// gateway (caddymodule verifies them; README's security model lists them).
 type Claims struct {
 	Issuer    string   `json:"iss,omitempty"`
 	Subject   string   `json:"sub,omitempty"`

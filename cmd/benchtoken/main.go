@@ -144,16 +144,6 @@ func run(ctx context.Context, clients int, duration time.Duration, argon string,
 	}
 	slices.Sort(latencies)
 
-	// Signing alone, without the password hash.
-	const signs = 20000
-	t := time.Now()
-	for range signs {
-		if _, _, err := srv.Issue(ctx, "bench", []string{"analysts"}); err != nil {
-			return err
-		}
-	}
-	perSign := time.Since(t) / signs
-
 	slots := hashes
 	if slots == 0 {
 		slots = runtime.GOMAXPROCS(0)
@@ -166,7 +156,6 @@ func run(ctx context.Context, clients int, duration time.Duration, argon string,
 	fmt.Printf("| throughput | %.1f logins/s |\n", float64(len(latencies))/elapsed.Seconds())
 	fmt.Printf("| latency median | %s |\n", pct(latencies, 0.50))
 	fmt.Printf("| latency p95 | %s |\n", pct(latencies, 0.95))
-	fmt.Printf("| sign one token (EdDSA, in process) | %s |\n", perSign.Round(100*time.Nanosecond))
 	return nil
 }
 

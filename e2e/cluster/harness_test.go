@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
+	"github.com/taxiway/taxiway/internal/testbin"
 )
 
 const (
@@ -57,14 +57,11 @@ func startCluster(t *testing.T, mutate func(*localstack.ClusterConfig)) *localst
 	}
 	cfg := localstack.ClusterDefaults(root)
 	cfg.DataDir = filepath.Join(tmp, "data")
-	cfg.TaxiwayBin = filepath.Join(tmp, "taxiway")
-	cfg.GatewayBin = filepath.Join(tmp, "gateway")
-	for bin, pkg := range map[string]string{cfg.TaxiwayBin: "./cmd/taxiway", cfg.GatewayBin: "./cmd/gateway"} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, out)
-		}
+	if cfg.TaxiwayBin, err = testbin.Taxiway(root, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
+		t.Fatal(err)
 	}
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
@@ -247,10 +244,9 @@ func envelope(n int) ([]byte, []string) {
 // faultLog records every client-visible error with its time, and every
 // error that breaks the promise (anything but a proper 503).
 type faultLog struct {
-	mu      sync.Mutex
-	errors  []time.Time
-	broken  []string
-	retries int
+	mu     sync.Mutex
+	errors []time.Time
+	broken []string
 }
 
 func (l *faultLog) record(who string, r result) {

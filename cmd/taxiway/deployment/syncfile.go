@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
@@ -20,17 +21,6 @@ import (
 	"github.com/taxiway/taxiway/tokenservice"
 )
 
-// File is the whole declarative file.
-type File struct {
-	taxiicore.SyncSpec `yaml:",inline"`
-	// Accounts of the token service. Passwords appear only as hashes or as
-	// files holding them, never in plain text here.
-	Accounts []tokenservice.AccountSpec `yaml:"accounts"`
-
-	// dir resolves password_file paths relative to the file itself.
-	dir string
-}
-
 // Load reads and strictly decodes path: an unknown key is an error, so a typo
 // cannot silently drop a grant.
 func Load(path string) (*File, error) {
@@ -38,17 +28,25 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	var f File
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing %s: %w", path, err)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
-	f.dir = filepath.Dir(abs)
+	f, err := parse(raw, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// parse strictly decodes raw; dir is where password files are looked up.
+func parse(raw []byte, dir string) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	f := File{dir: dir}
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
 	return &f, nil
 }
 
@@ -62,12 +60,73 @@ type Report struct {
 // list are removed; without it they are left alone.
 func Apply(ctx context.Context, pool *pgxpool.Pool, f *File, prune bool) (Report, error) {
 	var r Report
-	var err error
-	if r.Core, err = taxiicore.Sync(ctx, pool, f.SyncSpec, prune); err != nil {
+	accounts, err := f.accountStates()
+	if err != nil {
+		return r, err
+	}
+	if r.Core, err = taxiicore.Sync(ctx, pool, f.catalog(), prune); err != nil {
 		return r, fmt.Errorf("syncing API roots and collections: %w", err)
 	}
-	if r.Accounts, err = tokenservice.SyncAccounts(ctx, pool, f.Accounts, f.dir, prune); err != nil {
+	if r.Accounts, err = tokenservice.SyncAccounts(ctx, pool, accounts, prune); err != nil {
 		return r, fmt.Errorf("syncing accounts: %w", err)
 	}
 	return r, nil
+}
+
+// catalog is the core's part of f.
+func (f *File) catalog() taxiicore.Catalog {
+	var c taxiicore.Catalog
+	if d := f.Discovery; d != nil {
+		c.Discovery = &taxiicore.DiscoverySettings{Title: d.Title, Description: d.Description, Contact: d.Contact, Default: d.Default}
+	}
+	for _, r := range f.APIRoots {
+		root := taxiicore.CatalogRoot{APIRoot: taxiicore.APIRoot{Name: r.Name, Title: r.Title, Description: r.Description, MaxContentLength: r.MaxContentLength}}
+		for _, col := range r.Collections {
+			cc := taxiicore.CatalogCollection{ID: col.ID, Title: col.Title, Description: col.Description, Alias: col.Alias}
+			for _, g := range col.Grants {
+				cc.Grants = append(cc.Grants, taxiicore.CatalogGrant{To: g.To, Read: g.Read, Write: g.Write})
+			}
+			root.Collections = append(root.Collections, cc)
+		}
+		c.APIRoots = append(c.APIRoots, root)
+	}
+	return c
+}
+
+// accountStates is the token service's part of f, with password files read.
+func (f *File) accountStates() ([]tokenservice.AccountState, error) {
+	var out []tokenservice.AccountState
+	for i, a := range f.Accounts {
+		s := tokenservice.AccountState{Username: a.Username, PasswordHash: a.PasswordHash, Groups: a.Groups, Disabled: a.Disabled}
+		if a.PasswordFile != "" {
+			if a.PasswordHash != "" {
+				return nil, fmt.Errorf("accounts[%d] (%s): give exactly one of password_hash and password_file", i, a.Username)
+			}
+			pw, err := readPasswordFile(f.dir, a.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("accounts[%d] (%s): %w", i, a.Username, err)
+			}
+			s.Password = pw
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// readPasswordFile reads a password file named relative to dir; one
+// trailing newline is not part of the password.
+func readPasswordFile(dir, name string) (string, error) {
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading password_file: %w", err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if pw == "" {
+		return "", fmt.Errorf("password_file %s is empty", name)
+	}
+	return pw, nil
 }
