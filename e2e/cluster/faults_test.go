@@ -5,6 +5,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,6 +24,8 @@ import (
 // BENCHMARKS.md; this bound leaves room for a slow shared machine.
 const errorWindowBound = 30 * time.Second
 
+var faultsThroughBouncer = flag.Bool("faults-pgbouncer", false, "run TestFaults with a pgbouncer in front of each Postgres node")
+
 // steady is how long the workload runs unharmed between faults.
 const steady = 3 * time.Second
 
@@ -40,7 +43,7 @@ type fault struct {
 // client saw was a TAXII JSON 503 with Retry-After, within a bounded window
 // per fault.
 func TestFaults(t *testing.T) {
-	c := startCluster(t, nil)
+	c := startCluster(t, func(cfg *localstack.ClusterConfig) { cfg.PgBouncer = *faultsThroughBouncer })
 	base := c.FrontURL()
 	ctx := context.Background()
 	token, err := login(base, "test", "test")
