@@ -31,6 +31,9 @@ type DiscoverySpec struct {
 	Contact     string `yaml:"contact,omitempty"`
 	// Default names the default API root; it must be one of api_roots.
 	Default string `yaml:"default,omitempty"`
+	// Public lets callers without credentials read it (with the gateway's
+	// anonymous option on).
+	Public bool `yaml:"public,omitempty"`
 }
 
 // RootSpec is one API root.
@@ -41,8 +44,12 @@ type RootSpec struct {
 	Description string `yaml:"description,omitempty"`
 	// MaxContentLength is the largest accepted request body in bytes
 	// (default 10485760).
-	MaxContentLength int64            `yaml:"max_content_length,omitempty"`
-	Collections      []CollectionSpec `yaml:"collections,omitempty"`
+	MaxContentLength int64 `yaml:"max_content_length,omitempty"`
+	// Public lets callers without credentials read the API root and its
+	// collection list (with the gateway's anonymous option on); which
+	// collections they see is up to grants to anonymous.
+	Public      bool             `yaml:"public,omitempty"`
+	Collections []CollectionSpec `yaml:"collections,omitempty"`
 }
 
 // CollectionSpec is one collection of an API root.
@@ -58,7 +65,7 @@ type CollectionSpec struct {
 
 // GrantSpec gives one principal access to the collection.
 type GrantSpec struct {
-	// To is user:<name>, group:<name> or authenticated.
+	// To is user:<name>, group:<name>, authenticated or anonymous.
 	To    string `yaml:"to"`
 	Read  bool   `yaml:"read"`
 	Write bool   `yaml:"write"`
@@ -154,11 +161,11 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (S
 		var rootNames, colIDs []string
 		for _, rs := range spec.APIRoots {
 			rootNames = append(rootNames, rs.Name)
-			inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_api_roots AS t (name, title, description, max_content_length)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE
-				SET title = EXCLUDED.title, description = EXCLUDED.description, max_content_length = EXCLUDED.max_content_length
-				WHERE (t.title, t.description, t.max_content_length) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.max_content_length)
-				RETURNING (xmax = 0)`, rs.Name, rs.Title, rs.Description, rs.MaxContentLength)
+			inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_api_roots AS t (name, title, description, max_content_length, public)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE
+				SET title = EXCLUDED.title, description = EXCLUDED.description, max_content_length = EXCLUDED.max_content_length, public = EXCLUDED.public
+				WHERE (t.title, t.description, t.max_content_length, t.public) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.max_content_length, EXCLUDED.public)
+				RETURNING (xmax = 0)`, rs.Name, rs.Title, rs.Description, rs.MaxContentLength, rs.Public)
 			if err != nil {
 				return fmt.Errorf("syncing API root %s: %w", rs.Name, err)
 			}
@@ -208,11 +215,13 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (S
 			}
 		}
 		if d := spec.Discovery; d != nil {
-			_, changed, err := upsert(ctx, tx, `INSERT INTO taxii_settings AS t (singleton, title, description, contact, default_root)
-				VALUES (true, $1, $2, $3, $4) ON CONFLICT (singleton) DO UPDATE
-				SET title = EXCLUDED.title, description = EXCLUDED.description, contact = EXCLUDED.contact, default_root = EXCLUDED.default_root
-				WHERE (t.title, t.description, t.contact, t.default_root) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.contact, EXCLUDED.default_root)
-				RETURNING (xmax = 0)`, d.Title, d.Description, d.Contact, nullable(d.Default))
+			_, changed, err := upsert(ctx, tx, `INSERT INTO taxii_settings AS t (singleton, title, description, contact, default_root, public_discovery)
+				VALUES (true, $1, $2, $3, $4, $5) ON CONFLICT (singleton) DO UPDATE
+				SET title = EXCLUDED.title, description = EXCLUDED.description, contact = EXCLUDED.contact, default_root = EXCLUDED.default_root,
+					public_discovery = EXCLUDED.public_discovery
+				WHERE (t.title, t.description, t.contact, t.default_root, t.public_discovery)
+					IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.contact, EXCLUDED.default_root, EXCLUDED.public_discovery)
+				RETURNING (xmax = 0)`, d.Title, d.Description, d.Contact, nullable(d.Default), d.Public)
 			if err != nil {
 				return fmt.Errorf("syncing discovery: %w", err)
 			}
