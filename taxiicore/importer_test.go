@@ -44,7 +44,7 @@ func TestImportCollection(t *testing.T) {
 		Grants:     []Grant{{Principal: "user:alice", Read: true}},
 		Objects: objectsOf(
 			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00.000001Z"),
-			imported(t, indicator(b, "2020-01-01T00:00:00Z", ""), "2021-01-01T00:00:00.000001Z"),                      // tie: moves 1µs
+			imported(t, indicator(b, "2020-01-01T00:00:00Z", ""), "2021-01-01T00:00:00.000001Z"),                     // tie: moves 1µs
 			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-06-01T00:00:00Z"), "2021-01-01T00:00:00.000002Z"), // behind the moved one: moves 1µs
 			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-03-01T00:00:00Z"), "2022-01-01T00:00:00Z"),        // an older version added later
 			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-06-01T00:00:00.000Z"), "2022-02-01T00:00:00Z"),    // same version again
