@@ -75,8 +75,9 @@ func TestAnonymous(t *testing.T) {
 	// Identity headers that are present but unusable are never anonymous.
 	f.expect(req{path: "/taxii2/", user: " "}, http.StatusUnauthorized)
 	f.expect(req{path: "/taxii2/", user: anon, groups: "analysts"}, http.StatusUnauthorized)
-	// A named user does not get anonymous grants.
-	f.expect(req{path: objectsPath(colPubWrite), user: "carol"}, http.StatusNotFound)
+	// A logged-in user may do what anonymous callers may.
+	f.expect(req{path: objectsPath(colPubWrite), user: "carol"}, http.StatusOK)
+	f.expect(req{path: objectsPath(colRW), user: "carol"}, http.StatusNotFound)
 }
 
 func TestAnonymousIdentityFromUntrustedPeer(t *testing.T) {

@@ -21,8 +21,10 @@ func (id identity) principals() []string {
 	if id.Anonymous {
 		return []string{AnonymousPrincipal}
 	}
-	out := make([]string, 0, len(id.Groups)+2)
-	out = append(out, "user:"+id.User, "authenticated")
+	// What anonymous callers may do, a logged-in user may do too: logging
+	// in never loses access (OpenTAXII's public collections work alike).
+	out := make([]string, 0, len(id.Groups)+3)
+	out = append(out, "user:"+id.User, "authenticated", AnonymousPrincipal)
 	for _, g := range id.Groups {
 		out = append(out, "group:"+g)
 	}
