@@ -22,6 +22,9 @@ type ImportedObject struct {
 	// Source names the item in error messages, for example
 	// "trustgroup1/collections[2]/objects[5]" or an OpenTAXII row's key.
 	Source string
+	// Err, when set, makes the object bad for this reason: the source
+	// could not give what an import needs (its date_added, say).
+	Err error
 }
 
 // CollectionImport is one collection to import with its grants and objects.
@@ -254,6 +257,9 @@ func (s *importSource) Next() bool {
 			s.progress(s.rep.Read)
 		}
 		o, err := parseSTIX(obj.Raw)
+		if obj.Err != nil {
+			err = obj.Err
+		}
 		if err != nil {
 			s.rep.Bad = append(s.rep.Bad, ItemError{Source: obj.Source, ID: o.id, Err: err})
 			continue
