@@ -189,8 +189,7 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 		opts.Progress(rep.Read)
 	}
 	if len(rep.Bad) > 0 && !opts.SkipBad {
-		return rep, fmt.Errorf("collection %s: %d bad object(s), so nothing of it was imported (first: %v): %w",
-			c.ID, len(rep.Bad), rep.Bad[0], errBadObjects)
+		return rep, fmt.Errorf("collection %s: %d %w (in the report), so nothing of it was imported", c.ID, len(rep.Bad), errBadObjects)
 	}
 	if n > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`, u, src.prev); err != nil {
@@ -257,7 +256,7 @@ func (s *importSource) Next() bool {
 			s.progress(s.rep.Read)
 		}
 		o, err := parseSTIX(obj.Raw)
-		if obj.Err != nil {
+		if err == nil {
 			err = obj.Err
 		}
 		if err != nil {

@@ -155,6 +155,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return sum, err
+		case taxiicore.IsBadObjects(err):
+			failed++
+			sum.CollectionsFailed++
+			sum.Lines = append(sum.Lines, fmt.Sprintf("ERROR %s: not imported for its %d bad objects above (-skip-bad imports the others)", where, len(rep.Bad)))
+			continue
 		case err != nil:
 			failed++
 			sum.CollectionsFailed++

@@ -188,7 +188,7 @@ func medallionCollectionImport(root, where string, c medallionCollection) (col *
 			}
 		}
 		if match == nil {
-			o.Err = fmt.Errorf("no manifest record for version %q, so its date_added is unknown", version)
+			o.Err = fmt.Errorf("no manifest record for this id and version %q, so its date_added is unknown", version)
 		} else {
 			match.used = true
 			o.DateAdded = match.added
