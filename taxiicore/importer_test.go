@@ -101,6 +101,15 @@ func TestImportCollection(t *testing.T) {
 	if err != nil || !rep.AlreadyImported || rep.Existing != 5 {
 		t.Fatalf("second import: %+v %v", rep, err)
 	}
+
+	// The sync file may manage the imported collection by its id.
+	spec := fixtureSpec()
+	spec.APIRoots[0].Collections = append(spec.APIRoots[0].Collections, CollectionSpec{ID: colImported, Title: "imported", Alias: "imp",
+		Grants: []GrantSpec{{To: "user:alice", Read: true, Write: true}}})
+	if _, err := Sync(ctx, f.pool, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(req{method: http.MethodPost, path: "/api1/collections/imp/objects/", body: envelopeOf(indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))}, http.StatusAccepted)
 }
 
 func TestImportCollectionBadObjects(t *testing.T) {

@@ -54,8 +54,9 @@ type RootSpec struct {
 
 // CollectionSpec is one collection of an API root.
 type CollectionSpec struct {
-	// ID is the collection's UUIDv4; it is required so that syncing again
-	// updates the same collection.
+	// ID is the collection's UUIDv4 (or, for a collection imported from
+	// another server, the UUID it kept); it is required so that syncing
+	// again updates the same collection.
 	ID          string      `yaml:"id"`
 	Title       string      `yaml:"title"`
 	Description string      `yaml:"description,omitempty"`
@@ -98,8 +99,15 @@ func (spec *SyncSpec) Validate() error {
 				errs = append(errs, fmt.Errorf("a collection of API root %s (%q) has no id: ids are required for idempotent sync", rs.Name, cs.Title))
 				continue
 			}
-			c := Collection{ID: cs.ID, APIRoot: rs.Name, Title: cs.Title, Description: cs.Description, Alias: cs.Alias}
-			if err := c.validate(); err != nil {
+			// Any UUID here: imported collections keep ids of other
+			// versions; Sync refuses to create one (newCollectionIDCheck).
+			u, err := parseCollectionID(cs.ID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			c := Collection{ID: u.String(), APIRoot: rs.Name, Title: cs.Title, Description: cs.Description, Alias: cs.Alias}
+			if err := c.validateFields(); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -176,6 +184,9 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (S
 		for _, rs := range spec.APIRoots {
 			for _, cs := range rs.Collections {
 				colIDs = append(colIDs, cs.ID)
+				if err := newCollectionIDCheck(ctx, tx, cs.ID); err != nil {
+					return err
+				}
 				inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_collections AS t (id, api_root, title, description, alias)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE
 					SET api_root = EXCLUDED.api_root, title = EXCLUDED.title, description = EXCLUDED.description, alias = EXCLUDED.alias
@@ -251,6 +262,22 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec SyncSpec, prune bool) (S
 		return SyncReport{}, err
 	}
 	return rep, nil
+}
+
+// newCollectionIDCheck refuses an id that is not a UUIDv4 unless the
+// collection exists (imported with its id from another server).
+func newCollectionIDCheck(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := parseNewCollectionID(id); err == nil {
+		return nil
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM taxii_collections WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("looking up collection %s: %w", id, err)
+	}
+	if !exists {
+		return fmt.Errorf("collection %s: new collections need a UUIDv4 id (only imported ones keep ids of other versions)", id)
+	}
+	return nil
 }
 
 // upsert runs an INSERT ... ON CONFLICT DO UPDATE ... WHERE changed
