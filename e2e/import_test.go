@@ -268,6 +268,12 @@ func TestImportOpenTAXIIThroughGateway(t *testing.T) {
 	alice.json("POST", colPath+"objects/", post, http.StatusForbidden)
 	bob.json("POST", colPath+"objects/", post, http.StatusAccepted)
 	root.json("GET", root1+"collections/c4c4c4c4-4444-4444-8444-444444444444/objects/", nil, http.StatusOK)
+	// OpenTAXII's finished job is a status for the writers of its collection.
+	st, _ := bob.json("GET", root1+"status/9a9a9a9a-0000-4000-8000-000000000001/", nil, http.StatusOK)
+	if st["status"] != "complete" || st["success_count"] != float64(2) {
+		t.Fatalf("imported status: %v", st)
+	}
+	alice.json("GET", root1+"status/9a9a9a9a-0000-4000-8000-000000000001/", nil, http.StatusNotFound)
 	bob.json("GET", root1+"collections/c4c4c4c4-4444-4444-8444-444444444444/", nil, http.StatusNotFound)
 
 	// Public: the public API root and its public collections, anonymously.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -359,6 +360,56 @@ func ImportDiscovery(ctx context.Context, db ImportDB, d Discovery) (bool, error
 		d.Title, d.Description, d.Contact, nullable(d.Default), d.Public)
 	if err != nil {
 		return false, fmt.Errorf("setting the discovery resource: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ImportedStatus is a finished Add Objects status from another server,
+// kept so that a client polling it across the move still finds it.
+type ImportedStatus struct {
+	ID               string // a UUID
+	APIRoot          string
+	CollectionID     string
+	RequestTimestamp time.Time
+	TotalCount       int
+	Successes        []ImportedStatusDetail
+	Failures         []ImportedStatusDetail
+}
+
+// ImportedStatusDetail is one object of a status.
+type ImportedStatusDetail struct {
+	ID, Version, Message string
+}
+
+// ImportStatus stores st unless a status with its id exists, and says
+// whether it did. Nobody is recorded as its creator (the other server's
+// accounts are not Taxiway's), so writers of its collection may read it,
+// as with any status. Statuses older than the core's retention are deleted
+// by the core within the hour.
+func ImportStatus(ctx context.Context, db ImportDB, st ImportedStatus) (bool, error) {
+	id, err := uuid.Parse(st.ID)
+	if err != nil {
+		return false, fmt.Errorf("status %q: the id is not a UUID", st.ID)
+	}
+	col, err := parseCollectionID(st.CollectionID)
+	if err != nil {
+		return false, fmt.Errorf("status %s: %w", st.ID, err)
+	}
+	convert := func(ds []ImportedStatusDetail) []statusDetail {
+		out := make([]statusDetail, len(ds))
+		for i, d := range ds {
+			out[i] = statusDetail(d)
+		}
+		return out
+	}
+	lists := encodeStatusLists(statusResource{Successes: convert(st.Successes), Failures: convert(st.Failures)})
+	total := max(st.TotalCount, len(st.Successes)+len(st.Failures))
+	tag, err := db.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
+		total_count, success_count, failure_count, pending_count, successes, failures)
+		VALUES ($1, $2, $3, '', $4, $5, $6, $7, 0, $8, $9) ON CONFLICT (id) DO NOTHING`,
+		id, st.APIRoot, col, st.RequestTimestamp, total, len(st.Successes), len(st.Failures), lists.successes, lists.failures)
+	if err != nil {
+		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }

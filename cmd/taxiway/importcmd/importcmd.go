@@ -29,6 +29,8 @@ type Source struct {
 	Roots       []taxiicore.APIRoot
 	Collections []Collection
 	Accounts    []Account
+	// Statuses are finished Add Objects statuses whose collection is known.
+	Statuses []taxiicore.ImportedStatus
 	// Problems are source items that cannot be imported (bad data), each
 	// naming the item; they make the import fail after everything else
 	// was done.
@@ -80,6 +82,7 @@ type Summary struct {
 	Objects, Duplicates, Shifted         int
 	MaxShift                             time.Duration
 	AccountsCreated, AccountsKept        int
+	StatusesImported, StatusesKept       int
 	PasswordsHashed                      int
 	Elapsed                              time.Duration
 	// Lines are the per-item report: every problem, note and collection.
@@ -192,6 +195,19 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 	}
 	prog.finish()
 
+	for _, st := range src.Statuses {
+		created, err := taxiicore.ImportStatus(ctx, db, st)
+		switch {
+		case err != nil:
+			failed++
+			sum.Lines = append(sum.Lines, "ERROR "+err.Error())
+		case created:
+			sum.StatusesImported++
+		default:
+			sum.StatusesKept++
+		}
+	}
+
 	f, err := importAccounts(ctx, pool, src.Accounts, opts.DryRun, &sum)
 	if err != nil {
 		return sum, err
@@ -265,10 +281,10 @@ func (s Summary) Write(w io.Writer, dry bool) {
 	}
 	fmt.Fprintf(w, "\n%s: %d API roots created, %d kept; %d collections imported, %d already there, %d failed; "+
 		"%d object versions%s, %d date_added moved (at most %s), %d repeated versions left out; "+
-		"%d accounts created (%d plain-text passwords hashed), %d kept; in %s\n",
+		"%d accounts created (%d plain-text passwords hashed), %d kept; %d statuses imported, %d already there; in %s\n",
 		verb, s.RootsCreated, s.RootsKept, s.CollectionsImported, s.CollectionsKept, s.CollectionsFailed,
 		s.Objects, rate, s.Shifted, s.MaxShift, s.Duplicates,
-		s.AccountsCreated, s.PasswordsHashed, s.AccountsKept, s.Elapsed.Round(time.Millisecond))
+		s.AccountsCreated, s.PasswordsHashed, s.AccountsKept, s.StatusesImported, s.StatusesKept, s.Elapsed.Round(time.Millisecond))
 }
 
 // progress prints objects/s and the time left, at most once per interval.

@@ -91,7 +91,7 @@ func TestImportMedallion(t *testing.T) {
 		t.Fatalf("%v\n%s", err, strings.Join(sum.Lines, "\n"))
 	}
 	if sum.RootsCreated != 3 || sum.CollectionsImported != 5 || sum.Objects != 11 || sum.Shifted != 1 ||
-		sum.AccountsCreated != 3 || sum.PasswordsHashed != 2 || !sum.DiscoverySet {
+		sum.AccountsCreated != 3 || sum.PasswordsHashed != 2 || !sum.DiscoverySet || sum.StatusesImported != 1 {
 		t.Fatalf("summary %+v\n%s", sum, strings.Join(sum.Lines, "\n"))
 	}
 	// The non-v4 id is kept; medallion's can_read/can_write hold for every
@@ -123,6 +123,14 @@ func TestImportMedallion(t *testing.T) {
 	}
 	if n := count(t, pool, `SELECT count(*) FROM taxii_objects`); n != 11 {
 		t.Fatalf("%d objects after two runs", n)
+	}
+	// The complete status, in the collection holding its objects; the
+	// pending ones are reported.
+	if n := count(t, pool, `SELECT count(*) FROM taxii_statuses WHERE collection_id = '365fed99-08fa-fdcd-a1b3-fb247eb41d01' AND success_count = 2`); n != 1 {
+		t.Fatal("the complete status was not imported")
+	}
+	if sum.StatusesKept != 1 || !strings.Contains(strings.Join(sum.Lines, "\n"), "2 statuses not imported: pending") {
+		t.Fatalf("statuses: %+v", sum)
 	}
 }
 
@@ -218,7 +226,10 @@ func TestImportOpenTAXII(t *testing.T) {
 		t.Fatalf("grants %v, want %v", got, want)
 	}
 	report := strings.Join(sum.Lines, "\n")
-	for _, w := range []string{"1 jobs (status resources) not imported", "account alice: permissions on old-taxii1-collection"} {
+	if sum.StatusesImported != 1 || count(t, pool, `SELECT count(*) FROM taxii_statuses WHERE collection_id = 'a1b2c3d4-0000-1000-8000-000000000001' AND success_count = 2`) != 1 {
+		t.Fatalf("OpenTAXII's job: %+v", sum)
+	}
+	for _, w := range []string{"account alice: permissions on old-taxii1-collection"} {
 		if !strings.Contains(report, w) {
 			t.Errorf("the report does not say %q:\n%s", w, report)
 		}

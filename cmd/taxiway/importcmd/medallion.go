@@ -82,10 +82,7 @@ func ReadMedallion(dataPath, configPath string) (*Source, error) {
 		}
 		src.Roots = append(src.Roots, taxiicore.APIRoot{Name: name, Title: r.Information.Title,
 			Description: r.Information.Description, MaxContentLength: r.Information.MaxContentLength})
-		if len(r.Status) > 0 {
-			src.Notes = append(src.Notes, fmt.Sprintf("API root %s: %d status resources not imported: medallion's name no collection, "+
-				"and TAXII clients read a status right after adding objects, not after a move", name, len(r.Status)))
-		}
+		medallionStatuses(name, r, src)
 		for i, c := range r.Collections {
 			where := fmt.Sprintf("%s/collections[%d]", name, i)
 			col, notes, problems := medallionCollectionImport(name, where, c)
@@ -120,6 +117,74 @@ func ReadMedallion(dataPath, configPath string) (*Source, error) {
 		}
 	}
 	return src, nil
+}
+
+// medallionStatus is a status as medallion keeps it; its details are
+// objects in medallion 2 and later, plain ids before.
+type medallionStatus struct {
+	ID               string            `json:"id"`
+	Status           string            `json:"status"`
+	RequestTimestamp string            `json:"request_timestamp"`
+	TotalCount       int               `json:"total_count"`
+	Successes        []json.RawMessage `json:"successes"`
+	Failures         []json.RawMessage `json:"failures"`
+}
+
+// medallionStatuses imports the root's complete statuses whose objects are
+// all in one of its collections (medallion's statuses name none).
+func medallionStatuses(root string, r medallionRoot, src *Source) {
+	where := map[string][]string{} // object id: collections of root holding it
+	for _, c := range r.Collections {
+		for _, raw := range c.Objects {
+			var head struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(raw, &head) == nil && !slices.Contains(where[head.ID], c.ID) {
+				where[head.ID] = append(where[head.ID], c.ID)
+			}
+		}
+	}
+	skipped := 0
+	for i, raw := range r.Status {
+		var ms medallionStatus
+		if err := json.Unmarshal(raw, &ms); err != nil {
+			src.Problems = append(src.Problems, fmt.Sprintf("%s/status[%d]: %v", root, i, err))
+			continue
+		}
+		requested, err := time.Parse(time.RFC3339Nano, ms.RequestTimestamp)
+		if err != nil || ms.Status != "complete" {
+			skipped++
+			continue
+		}
+		st := taxiicore.ImportedStatus{ID: ms.ID, APIRoot: root, RequestTimestamp: requested, TotalCount: ms.TotalCount}
+		cols := map[string]bool{}
+		details := func(raws []json.RawMessage) []taxiicore.ImportedStatusDetail {
+			var out []taxiicore.ImportedStatusDetail
+			for _, raw := range raws {
+				var d struct{ ID, Version, Message string }
+				if json.Unmarshal(raw, &d) != nil {
+					_ = json.Unmarshal(raw, &d.ID)
+				}
+				for _, c := range where[d.ID] {
+					cols[c] = true
+				}
+				out = append(out, taxiicore.ImportedStatusDetail{ID: d.ID, Version: d.Version, Message: d.Message})
+			}
+			return out
+		}
+		st.Successes, st.Failures = details(ms.Successes), details(ms.Failures)
+		if len(cols) != 1 {
+			skipped++
+			continue
+		}
+		for c := range cols {
+			st.CollectionID = c
+		}
+		src.Statuses = append(src.Statuses, st)
+	}
+	if skipped > 0 {
+		src.Notes = append(src.Notes, fmt.Sprintf("API root %s: %d statuses not imported: pending, or their objects are not in exactly one collection", root, skipped))
+	}
 }
 
 // rootNameOf turns medallion's default API root URL into its name.

@@ -148,13 +148,8 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 	}
 
 	if haveJobs {
-		var jobs int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM opentaxii_job`).Scan(&jobs); err != nil {
-			return nil, fmt.Errorf("counting OpenTAXII's jobs: %w", err)
-		}
-		if jobs > 0 {
-			src.Notes = append(src.Notes, fmt.Sprintf("%d jobs (status resources) not imported: OpenTAXII's name no collection "+
-				"and it deletes them after 24 hours; clients read a status right after adding objects, not after a move", jobs))
+		if err := readOpenTAXIIJobs(ctx, conn, src); err != nil {
+			return nil, err
 		}
 	}
 
@@ -166,6 +161,88 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 		}})
 	}
 	return src, nil
+}
+
+// readOpenTAXIIJobs turns OpenTAXII's finished jobs into statuses, so that
+// a client that added objects just before the move still finds its status.
+// A job names only its API root: its collection is the one collection of
+// that root holding the objects its details name; a job for which that is
+// not one collection, or that is still pending, is reported and left out.
+func readOpenTAXIIJobs(ctx context.Context, conn *pgx.Conn, src *Source) error {
+	rows, err := conn.Query(ctx, `SELECT j.id::text, coalesce(j.api_root_id::text, ''), coalesce(j.status::text, ''),
+		j.request_timestamp, coalesce(j.total_count, 0),
+		ARRAY(SELECT DISTINCT o.collection_id::text FROM opentaxii_job_detail d
+			JOIN opentaxii_stixobject o ON o.id = d.stix_id
+			JOIN opentaxii_collection c ON c.id = o.collection_id AND c.api_root_id = j.api_root_id
+			WHERE d.job_id = j.id)
+		FROM opentaxii_job j ORDER BY j.request_timestamp, j.id`)
+	if err != nil {
+		return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
+	}
+	type job struct {
+		st   taxiicore.ImportedStatus
+		cols []string
+	}
+	jobs := map[string]*job{}
+	var order []string
+	skipped := 0
+	for rows.Next() {
+		var j job
+		var status string
+		var requested pgtype.Timestamp
+		if err := rows.Scan(&j.st.ID, &j.st.APIRoot, &status, &requested, &j.st.TotalCount, &j.cols); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
+		}
+		if status != "complete" || !requested.Valid || len(j.cols) != 1 {
+			skipped++
+			continue
+		}
+		j.st.CollectionID, j.st.RequestTimestamp = j.cols[0], requested.Time
+		jobs[j.st.ID] = &j
+		order = append(order, j.st.ID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
+	}
+	if skipped > 0 {
+		src.Notes = append(src.Notes, fmt.Sprintf("%d OpenTAXII jobs not imported: pending, or their objects are not in exactly one collection", skipped))
+	}
+	rows, err = conn.Query(ctx, `SELECT job_id::text, coalesce(stix_id, ''), version, coalesce(message, ''), coalesce(status::text, '')
+		FROM opentaxii_job_detail ORDER BY job_id, stix_id`)
+	if err != nil {
+		return fmt.Errorf("reading OpenTAXII's job details: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var jobID, status string
+		var d taxiicore.ImportedStatusDetail
+		var version pgtype.Timestamp
+		if err := rows.Scan(&jobID, &d.ID, &version, &d.Message, &status); err != nil {
+			return fmt.Errorf("reading OpenTAXII's job details: %w", err)
+		}
+		j := jobs[jobID]
+		if j == nil {
+			continue
+		}
+		if version.Valid {
+			d.Version = version.Time.UTC().Format("2006-01-02T15:04:05.000000Z")
+		}
+		switch status {
+		case "success":
+			j.st.Successes = append(j.st.Successes, d)
+		case "failure":
+			j.st.Failures = append(j.st.Failures, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading OpenTAXII's job details: %w", err)
+	}
+	for _, id := range order {
+		src.Statuses = append(src.Statuses, jobs[id].st)
+	}
+	return nil
 }
 
 // readOpenTAXIIAccounts reads the accounts table: the username and Werkzeug
