@@ -97,6 +97,7 @@ func compareVersions(t *testing.T, what string, got, want []version, moved int) 
 func TestImportMedallionThroughGateway(t *testing.T) {
 	out := taxiway(t, "", "import", "medallion", "-from", importTestdata+"medallion/default_data.json",
 		"-config", importTestdata+"medallion/config.json", "-quiet")
+	t.Logf("taxiway import medallion:\n%s", out)
 	if !strings.Contains(out, "2 plain-text passwords hashed") {
 		t.Fatalf("import output:\n%s", out)
 	}
@@ -218,6 +219,7 @@ func TestImportOpenTAXIIThroughGateway(t *testing.T) {
 		intel = "a1b2c3d4-0000-1000-8000-000000000001"
 	)
 	out := taxiway(t, "", "import", "opentaxii", "-from", src, "-quiet")
+	t.Logf("taxiway import opentaxii:\n%s", out)
 	if !strings.Contains(out, "127 object versions") || !strings.Contains(out, "3 accounts created") {
 		t.Fatalf("import output:\n%s", out)
 	}
