@@ -404,11 +404,25 @@ func ImportStatus(ctx context.Context, db ImportDB, st ImportedStatus) (bool, er
 	}
 	lists := encodeStatusLists(statusResource{Successes: convert(st.Successes), Failures: convert(st.Failures)})
 	total := max(st.TotalCount, len(st.Successes)+len(st.Failures))
-	tag, err := db.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
+	// In a transaction of its own (a savepoint in a dry run's), so that a
+	// failure does not end the caller's transaction.
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	tag, err := tx.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
 		total_count, success_count, failure_count, pending_count, successes, failures)
 		VALUES ($1, $2, $3, '', $4, $5, $6, $7, 0, $8, $9) ON CONFLICT (id) DO NOTHING`,
 		id, st.APIRoot, col, st.RequestTimestamp, total, len(st.Successes), len(st.Failures), lists.successes, lists.failures)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return false, fmt.Errorf("status %s: no collection %s", st.ID, st.CollectionID)
+	}
 	if err != nil {
+		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
 	}
 	return tag.RowsAffected() == 1, nil

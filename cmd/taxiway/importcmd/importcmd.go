@@ -114,8 +114,15 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		sum.Lines = append(sum.Lines, "note: "+n)
 	}
 
+	badRoots := map[string]bool{}
 	for _, r := range src.Roots {
 		created, err := taxiicore.ImportAPIRoot(ctx, db, r)
+		if err != nil && ctx.Err() == nil {
+			failed++
+			badRoots[r.Name] = true
+			sum.Lines = append(sum.Lines, "ERROR "+err.Error())
+			continue
+		}
 		if err != nil {
 			return sum, err
 		}
@@ -128,6 +135,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		}
 	}
 	if src.Discovery != nil {
+		if badRoots[src.Discovery.Default] {
+			src.Discovery.Default = ""
+		}
 		set, err := taxiicore.ImportDiscovery(ctx, db, *src.Discovery)
 		if err != nil {
 			return sum, err
@@ -142,8 +152,17 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 	for _, c := range src.Collections {
 		total += c.Objects
 	}
+	notImported := map[string]bool{} // collections, for their statuses
 	prog := &progress{w: opts.Progress, every: opts.ProgressEvery, total: total, start: time.Now()}
 	for _, c := range src.Collections {
+		if badRoots[c.Collection.APIRoot] {
+			notImported[c.Collection.ID] = true
+			failed++
+			sum.CollectionsFailed++
+			sum.Lines = append(sum.Lines, fmt.Sprintf("ERROR collection %s: its API root %q was not imported", c.Collection.ID, c.Collection.APIRoot))
+			prog.done += c.Objects
+			continue
+		}
 		prog.collection = c.Collection.ID
 		base := prog.done
 		rep, err := taxiicore.ImportCollection(ctx, db, c.CollectionImport, taxiicore.ImportOptions{
@@ -159,11 +178,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		case err != nil && ctx.Err() != nil:
 			return sum, err
 		case taxiicore.IsBadObjects(err):
+			notImported[c.Collection.ID] = true
 			failed++
 			sum.CollectionsFailed++
 			sum.Lines = append(sum.Lines, fmt.Sprintf("ERROR %s: not imported for its %d bad objects above (-skip-bad imports the others)", where, len(rep.Bad)))
 			continue
 		case err != nil:
+			notImported[c.Collection.ID] = true
 			failed++
 			sum.CollectionsFailed++
 			sum.Lines = append(sum.Lines, "ERROR "+where+": "+err.Error())
@@ -196,6 +217,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 	prog.finish()
 
 	for _, st := range src.Statuses {
+		if notImported[st.CollectionID] {
+			sum.Lines = append(sum.Lines, fmt.Sprintf("status %s: left out with its collection %s", st.ID, st.CollectionID))
+			continue
+		}
 		created, err := taxiicore.ImportStatus(ctx, db, st)
 		switch {
 		case err != nil:

@@ -149,21 +149,32 @@ func TestImportMedallionBadData(t *testing.T) {
 	c := cols[2].(map[string]any)
 	c["manifest"] = c["manifest"].([]any)[1:]
 	c["objects"] = append(c["objects"].([]any), map[string]any{"type": "indicator", "id": "not-an-id"})
+	// An API root whose name cannot be a path segment.
+	data["bad root"] = map[string]any{"information": map[string]any{"title": "Bad"},
+		"collections": []any{map[string]any{"id": "0e0e0e0e-0000-4000-8000-000000000000", "title": "orphan", "can_read": true}}}
 	path := filepath.Join(t.TempDir(), "data.json")
 	raw, _ = json.Marshal(data)
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src, err := ReadMedallion(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := Run(context.Background(), pool, src, Options{})
-	if !errors.Is(err, ErrIncomplete) || sum.CollectionsFailed != 1 || sum.CollectionsImported != 4 {
-		t.Fatalf("%v %+v", err, sum)
+	var sum Summary
+	// A dry run reports the same (each collection in a savepoint of its
+	// transaction, so that a failed one does not end it) and writes nothing.
+	for _, dry := range []bool{true, false} {
+		src, err := ReadMedallion(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err = Run(context.Background(), pool, src, Options{DryRun: dry})
+		if !errors.Is(err, ErrIncomplete) || sum.CollectionsFailed != 2 || sum.CollectionsImported != 4 || sum.RootsCreated != 3 || sum.StatusesImported != 1 {
+			t.Fatalf("dry %t: %v %+v", dry, err, sum)
+		}
+		if n := count(t, pool, `SELECT count(*) FROM taxii_collections`); dry && n != 0 {
+			t.Fatalf("the dry run left %d collections", n)
+		}
 	}
 	report := strings.Join(sum.Lines, "\n")
-	for _, want := range []string{"objects[0] (relationship--2f9a9aa9-108a-4333-83e2-4fb25add0463): no manifest record", "objects[8] (not-an-id): id must be"} {
+	for _, want := range []string{"objects[0] (relationship--2f9a9aa9-108a-4333-83e2-4fb25add0463): no manifest record", "objects[8] (not-an-id): id must be", `API root name "bad root" must be`, `its API root "bad root" was not imported`} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
 		}
