@@ -135,10 +135,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		}
 	}
 	if src.Discovery != nil {
-		if badRoots[src.Discovery.Default] {
-			src.Discovery.Default = ""
+		d := *src.Discovery
+		if badRoots[d.Default] {
+			d.Default = ""
 		}
-		set, err := taxiicore.ImportDiscovery(ctx, db, *src.Discovery)
+		set, err := taxiicore.ImportDiscovery(ctx, db, d)
 		if err != nil {
 			return sum, err
 		}
