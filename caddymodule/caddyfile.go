@@ -41,6 +41,7 @@ func init() {
 //	    keep_authorization    [on|off]
 //	    basic                 on|off
 //	    jwt_in_basic_password [on|off]
+//	    anonymous             [on|off]
 //	    skip                  <matcher>...
 //	    max_header_bytes      <bytes>
 //	}
@@ -183,6 +184,12 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 				return err
 			}
 			a.KeepAuthorization = v
+		case "anonymous":
+			v, err := flagArg(d, true)
+			if err != nil {
+				return err
+			}
+			a.Anonymous = v
 		case "jwt_in_basic_password":
 			v, err := flagArg(d, true)
 			if err != nil {

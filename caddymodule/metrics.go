@@ -32,6 +32,8 @@ const (
 	methodBasic  = "basic"
 	methodNone   = "none"
 	methodSkip   = "skip"
+	// methodAnonymous counts requests passed on without credentials.
+	methodAnonymous = "anonymous"
 
 	resultOK          = "ok"
 	resultInvalid     = "invalid"
@@ -77,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.okByMethod = map[string]prometheus.Counter{}
 	m.hitsByCache = map[string]prometheus.Counter{}
 	m.missByCache = map[string]prometheus.Counter{}
-	for _, method := range []string{methodBearer, methodBasic, methodSkip} {
+	for _, method := range []string{methodBearer, methodBasic, methodSkip, methodAnonymous} {
 		m.okByMethod[method] = m.attempts.WithLabelValues(method, resultOK)
 	}
 	for _, cache := range []string{methodBearer, methodBasic} {

@@ -124,6 +124,14 @@ type TaxiiAuth struct {
 	// for clients that can only send Basic. Default: false.
 	JWTInBasicPassword bool `json:"jwt_in_basic_password,omitempty"`
 
+	// Let requests that carry no Authorization header at all pass as
+	// anonymous: without identity headers (client-sent ones are deleted as
+	// always), so the backend sees no identity and applies what it grants
+	// anonymous callers (taxiicore: grants to `anonymous`, public discovery
+	// and API roots). Wrong, expired or malformed credentials still get 401.
+	// Default: false.
+	Anonymous bool `json:"anonymous,omitempty"`
+
 	// Requests matching any of these matcher sets pass without
 	// authentication (identity headers are still deleted, and Authorization
 	// unless keep_authorization).

@@ -35,6 +35,11 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		}
 	}
 
+	if a.passesAnonymously(r) {
+		a.metrics.ok(methodAnonymous)
+		return next.ServeHTTP(w, r)
+	}
+
 	id, method, err := a.authenticate(r)
 	if err != nil {
 		a.refuse(w, method, err)

@@ -72,6 +72,9 @@ func run(m *testing.M) (int, error) {
 	cfg.CorePort, cfg.CoreOpsPort = ports[2], ports[3]
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	cfg.TokenTTL = tokenTTL
+	// Public collections: requests without credentials pass the gateway as
+	// anonymous; the core still answers 401 wherever nothing is public.
+	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on")
 	taxiwayBin = cfg.TaxiwayBin
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr

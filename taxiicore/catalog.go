@@ -30,9 +30,13 @@ type APIRoot struct {
 	Title            string
 	Description      string
 	MaxContentLength int64
+	// Public lets anonymous callers read the API root's resource and its
+	// collection list (which shows only collections granted to anonymous).
+	Public bool
 }
 
-// Collection is a collection as administered. ID is a UUIDv4.
+// Collection is a collection as administered. ID is a UUIDv4, except for
+// collections imported with their ids from another server (ImportCollection).
 type Collection struct {
 	ID          string
 	APIRoot     string
@@ -41,8 +45,9 @@ type Collection struct {
 	Alias       string
 }
 
-// Grant gives Principal ("user:<name>", "group:<name>" or "authenticated")
-// read and/or write access to a collection.
+// Grant gives Principal ("user:<name>", "group:<name>", "authenticated" or
+// "anonymous": callers without credentials) read and/or write access to a
+// collection.
 type Grant struct {
 	CollectionID string
 	Principal    string
@@ -68,12 +73,23 @@ func (r *APIRoot) validate() error {
 	return nil
 }
 
-// parseCollectionID accepts only lower- or upper-case UUIDv4 text (GEN-06)
-// and returns its canonical form.
+// parseNewCollectionID accepts only lower- or upper-case UUIDv4 text
+// (GEN-06) and returns its canonical form: the ids of new collections.
+func parseNewCollectionID(s string) (uuid.UUID, error) {
+	u, err := parseCollectionID(s)
+	if err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+		return uuid.UUID{}, fmt.Errorf("collection id %q is not a UUIDv4", s)
+	}
+	return u, nil
+}
+
+// parseCollectionID accepts any UUID in its 36-character text form: the ids
+// of existing collections, which may be imported ones of another version
+// (OpenTAXII and medallion ids such as 365fed99-08fa-fdcd-a1b3-fb247eb41d01).
 func parseCollectionID(s string) (uuid.UUID, error) {
 	u, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 || u.Version() != 4 || u.Variant() != uuid.RFC4122 {
-		return uuid.UUID{}, fmt.Errorf("collection id %q is not a UUIDv4", s)
+	if err != nil || len(s) != 36 {
+		return uuid.UUID{}, fmt.Errorf("collection id %q is not a UUID", s)
 	}
 	return u, nil
 }
@@ -82,11 +98,16 @@ func (c *Collection) validate() error {
 	if c.ID == "" {
 		c.ID = uuid.NewString()
 	}
-	u, err := parseCollectionID(c.ID)
+	u, err := parseNewCollectionID(c.ID)
 	if err != nil {
 		return err
 	}
 	c.ID = u.String()
+	return c.validateFields()
+}
+
+// validateFields checks what every collection needs besides its id.
+func (c *Collection) validateFields() error {
 	if strings.TrimSpace(c.Title) == "" {
 		return fmt.Errorf("collection %s needs a title", c.ID)
 	}
@@ -99,12 +120,12 @@ func (c *Collection) validate() error {
 }
 
 func validatePrincipal(p string) error {
-	if p == "authenticated" {
+	if p == "authenticated" || p == AnonymousPrincipal {
 		return nil
 	}
 	kind, name, ok := strings.Cut(p, ":")
 	if !ok || (kind != "user" && kind != "group") || strings.TrimSpace(name) == "" || strings.Contains(name, ",") {
-		return fmt.Errorf("principal %q must be user:<name>, group:<name> or authenticated", p)
+		return fmt.Errorf("principal %q must be user:<name>, group:<name>, authenticated or anonymous", p)
 	}
 	return nil
 }
@@ -121,8 +142,8 @@ func AddAPIRoot(ctx context.Context, pool *pgxpool.Pool, r APIRoot) error {
 	if err := r.validate(); err != nil {
 		return err
 	}
-	_, err := pool.Exec(ctx, `INSERT INTO taxii_api_roots (name, title, description, max_content_length) VALUES ($1, $2, $3, $4)`,
-		r.Name, r.Title, r.Description, r.MaxContentLength)
+	_, err := pool.Exec(ctx, `INSERT INTO taxii_api_roots (name, title, description, max_content_length, public) VALUES ($1, $2, $3, $4, $5)`,
+		r.Name, r.Title, r.Description, r.MaxContentLength, r.Public)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("API root %s already exists", r.Name)
 	}
@@ -134,13 +155,13 @@ func AddAPIRoot(ctx context.Context, pool *pgxpool.Pool, r APIRoot) error {
 
 // ListAPIRoots lists API roots by name.
 func ListAPIRoots(ctx context.Context, pool *pgxpool.Pool) ([]APIRoot, error) {
-	rows, err := pool.Query(ctx, `SELECT name, title, description, max_content_length FROM taxii_api_roots ORDER BY name`)
+	rows, err := pool.Query(ctx, `SELECT name, title, description, max_content_length, public FROM taxii_api_roots ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("listing API roots: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (APIRoot, error) {
 		var r APIRoot
-		err := row.Scan(&r.Name, &r.Title, &r.Description, &r.MaxContentLength)
+		err := row.Scan(&r.Name, &r.Title, &r.Description, &r.MaxContentLength, &r.Public)
 		return r, err
 	})
 }

@@ -15,8 +15,9 @@ import (
 // set); start from DefaultConfig.
 type Config struct {
 	// TrustedProxies is a comma-separated list of CIDRs or addresses whose
-	// identity headers are believed (normally the gateway). Requests from any
-	// other peer are treated as anonymous and get 401. Empty means loopback
+	// identity headers are believed (normally the gateway). Identity headers
+	// from any other peer get 401; requests without them are anonymous (see
+	// AnonymousPrincipal). Empty means loopback
 	// only (127.0.0.0/8,::1/128).
 	TrustedProxies string
 

@@ -11,12 +11,20 @@ type identity struct {
 	User   string
 	Groups []string
 	Admin  bool
+	// Anonymous is a caller without credentials (see anonymous.go): User
+	// is empty and only grants to anonymous apply.
+	Anonymous bool
 }
 
 // principals are the grant principals that apply to the caller.
 func (id identity) principals() []string {
-	out := make([]string, 0, len(id.Groups)+2)
-	out = append(out, "user:"+id.User, "authenticated")
+	if id.Anonymous {
+		return []string{AnonymousPrincipal}
+	}
+	// What anonymous callers may do, a logged-in user may do too: logging
+	// in never loses access (OpenTAXII's public collections work alike).
+	out := make([]string, 0, len(id.Groups)+3)
+	out = append(out, "user:"+id.User, "authenticated", AnonymousPrincipal)
 	for _, g := range id.Groups {
 		out = append(out, "group:"+g)
 	}
@@ -24,8 +32,13 @@ func (id identity) principals() []string {
 }
 
 // identify reads the identity headers, believing them only from a trusted
-// proxy. ok is false when the request carries no usable identity.
+// proxy. A request with no identity headers at all is anonymous; ok is false
+// when it carries identity headers that are not usable (or come from an
+// untrusted peer): those get 401, never anonymous access.
 func (s *Server) identify(r *http.Request) (identity, bool) {
+	if s.withoutIdentity(r) {
+		return anonymousIdentity, true
+	}
 	if !s.cfg.proxies.FromTrusted(r) {
 		return identity{}, false
 	}

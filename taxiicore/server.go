@@ -193,6 +193,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user = id.User
+	if id.Anonymous {
+		user = AnonymousPrincipal
+	}
 	if !acceptsTAXII(r.Header.Values("Accept")) {
 		taxiierror.Write(rec, http.StatusNotAcceptable, "", "send Accept: "+taxiierror.MediaType)
 		return
@@ -232,13 +235,19 @@ func utf8URL(u *url.URL) bool {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, id identity) {
 	switch rt.ep {
 	case epDiscovery:
-		s.getDiscovery(w, r)
+		if !s.refuseAnonymous(w, r, "", id) {
+			s.getDiscovery(w, r)
+		}
 	case epAPIRoot:
-		s.getAPIRoot(w, r, rt)
+		if !s.refuseAnonymous(w, r, rt.root, id) {
+			s.getAPIRoot(w, r, rt)
+		}
 	case epStatus:
 		s.getStatus(w, r, rt, id)
 	case epCollections:
-		s.getCollections(w, r, rt, id)
+		if !s.refuseAnonymous(w, r, rt.root, id) {
+			s.getCollections(w, r, rt, id)
+		}
 	default:
 		col, err := s.collectionFor(r.Context(), rt.root, rt.cid, id)
 		if err != nil {
@@ -246,6 +255,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, id i
 			return
 		}
 		if col == nil {
+			if id.Anonymous {
+				// Unknown and invisible alike, so nothing leaks; 401
+				// tells the client that credentials may help.
+				taxiierror.Unauthorized(w, "authenticate through the gateway")
+				return
+			}
 			collectionNotFound(w)
 			return
 		}

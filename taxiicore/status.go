@@ -78,7 +78,13 @@ type statusDetail struct {
 // getStatus answers a status to the principal that created it and to
 // writers of its collection; to everyone else it does not exist (AUTH-13).
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, rt route, id identity) {
-	notFound := func() { taxiierror.Write(w, http.StatusNotFound, "Not found", "no such status") }
+	notFound := func() {
+		if id.Anonymous {
+			taxiierror.Unauthorized(w, "authenticate through the gateway")
+			return
+		}
+		taxiierror.Write(w, http.StatusNotFound, "Not found", "no such status")
+	}
 	sid, err := uuid.Parse(rt.sid)
 	if err != nil {
 		notFound()
@@ -103,7 +109,9 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, rt route, id 
 		s.internalError(w, r, "reading the status", err)
 		return
 	}
-	if createdBy != id.User {
+	// Anonymous callers share one name, so they see a status only as
+	// writers of its collection.
+	if createdBy != id.User || id.Anonymous {
 		col, err := s.collectionFor(r.Context(), rt.root, colID.String(), id)
 		if err != nil {
 			s.internalError(w, r, "checking access to the status", err)

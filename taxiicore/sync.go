@@ -28,6 +28,9 @@ type DiscoverySettings struct {
 	Description string
 	Contact     string
 	Default     string // the default API root; must be one of the Catalog's
+	// Public lets callers without credentials read it (with the gateway's
+	// anonymous option on).
+	Public bool
 }
 
 // CatalogRoot is one API root with its collections.
@@ -78,8 +81,15 @@ func (spec *Catalog) Validate() error {
 				errs = append(errs, fmt.Errorf("a collection of API root %s (%q) has no id: ids are required for idempotent sync", rs.Name, cs.Title))
 				continue
 			}
-			c := Collection{ID: cs.ID, APIRoot: rs.Name, Title: cs.Title, Description: cs.Description, Alias: cs.Alias}
-			if err := c.validate(); err != nil {
+			// Any UUID here: imported collections keep ids of other
+			// versions; Sync refuses to create one (newCollectionIDCheck).
+			u, err := parseCollectionID(cs.ID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			c := Collection{ID: u.String(), APIRoot: rs.Name, Title: cs.Title, Description: cs.Description, Alias: cs.Alias}
+			if err := c.validateFields(); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -141,11 +151,11 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec Catalog, prune bool) (Sy
 		var rootNames, colIDs []string
 		for _, rs := range spec.APIRoots {
 			rootNames = append(rootNames, rs.Name)
-			inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_api_roots AS t (name, title, description, max_content_length)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE
-				SET title = EXCLUDED.title, description = EXCLUDED.description, max_content_length = EXCLUDED.max_content_length
-				WHERE (t.title, t.description, t.max_content_length) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.max_content_length)
-				RETURNING (xmax = 0)`, rs.Name, rs.Title, rs.Description, rs.MaxContentLength)
+			inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_api_roots AS t (name, title, description, max_content_length, public)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE
+				SET title = EXCLUDED.title, description = EXCLUDED.description, max_content_length = EXCLUDED.max_content_length, public = EXCLUDED.public
+				WHERE (t.title, t.description, t.max_content_length, t.public) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.max_content_length, EXCLUDED.public)
+				RETURNING (xmax = 0)`, rs.Name, rs.Title, rs.Description, rs.MaxContentLength, rs.Public)
 			if err != nil {
 				return fmt.Errorf("syncing API root %s: %w", rs.Name, err)
 			}
@@ -156,6 +166,9 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec Catalog, prune bool) (Sy
 		for _, rs := range spec.APIRoots {
 			for _, cs := range rs.Collections {
 				colIDs = append(colIDs, cs.ID)
+				if err := newCollectionIDCheck(ctx, tx, cs.ID); err != nil {
+					return err
+				}
 				inserted, changed, err := upsert(ctx, tx, `INSERT INTO taxii_collections AS t (id, api_root, title, description, alias)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE
 					SET api_root = EXCLUDED.api_root, title = EXCLUDED.title, description = EXCLUDED.description, alias = EXCLUDED.alias
@@ -195,11 +208,13 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec Catalog, prune bool) (Sy
 			}
 		}
 		if d := spec.Discovery; d != nil {
-			_, changed, err := upsert(ctx, tx, `INSERT INTO taxii_settings AS t (singleton, title, description, contact, default_root)
-				VALUES (true, $1, $2, $3, $4) ON CONFLICT (singleton) DO UPDATE
-				SET title = EXCLUDED.title, description = EXCLUDED.description, contact = EXCLUDED.contact, default_root = EXCLUDED.default_root
-				WHERE (t.title, t.description, t.contact, t.default_root) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.contact, EXCLUDED.default_root)
-				RETURNING (xmax = 0)`, d.Title, d.Description, d.Contact, nullable(d.Default))
+			_, changed, err := upsert(ctx, tx, `INSERT INTO taxii_settings AS t (singleton, title, description, contact, default_root, public_discovery)
+				VALUES (true, $1, $2, $3, $4, $5) ON CONFLICT (singleton) DO UPDATE
+				SET title = EXCLUDED.title, description = EXCLUDED.description, contact = EXCLUDED.contact, default_root = EXCLUDED.default_root,
+					public_discovery = EXCLUDED.public_discovery
+				WHERE (t.title, t.description, t.contact, t.default_root, t.public_discovery)
+					IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.contact, EXCLUDED.default_root, EXCLUDED.public_discovery)
+				RETURNING (xmax = 0)`, d.Title, d.Description, d.Contact, nullable(d.Default), d.Public)
 			if err != nil {
 				return fmt.Errorf("syncing discovery: %w", err)
 			}
@@ -229,6 +244,22 @@ func Sync(ctx context.Context, pool *pgxpool.Pool, spec Catalog, prune bool) (Sy
 		return SyncReport{}, err
 	}
 	return rep, nil
+}
+
+// newCollectionIDCheck refuses an id that is not a UUIDv4 unless the
+// collection exists (imported with its id from another server).
+func newCollectionIDCheck(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := parseNewCollectionID(id); err == nil {
+		return nil
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM taxii_collections WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("looking up collection %s: %w", id, err)
+	}
+	if !exists {
+		return fmt.Errorf("collection %s: new collections need a UUIDv4 id (only imported ones keep ids of other versions)", id)
+	}
+	return nil
 }
 
 // upsert runs an INSERT ... ON CONFLICT DO UPDATE ... WHERE changed

@@ -100,6 +100,7 @@ func runRoot(ctx context.Context, args []string) error {
 	title := fs.String("title", "", "title (add)")
 	desc := fs.String("description", "", "description (add)")
 	maxLen := fs.Int64("max-content-length", taxiicore.DefaultMaxContentLength, "largest request body in bytes (add)")
+	public := fs.Bool("public", false, "callers without credentials may read the API root and its collection list (add)")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func runRoot(ctx context.Context, args []string) error {
 	defer pool.Close()
 	switch verb {
 	case "add":
-		if err := taxiicore.AddAPIRoot(ctx, pool, taxiicore.APIRoot{Name: *name, Title: *title, Description: *desc, MaxContentLength: *maxLen}); err != nil {
+		if err := taxiicore.AddAPIRoot(ctx, pool, taxiicore.APIRoot{Name: *name, Title: *title, Description: *desc, MaxContentLength: *maxLen, Public: *public}); err != nil {
 			return err
 		}
 		fmt.Printf("added API root /%s/\n", *name)
@@ -125,9 +126,9 @@ func runRoot(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tTITLE\tMAX_CONTENT_LENGTH\tDESCRIPTION")
+		fmt.Fprintln(tw, "NAME\tTITLE\tMAX_CONTENT_LENGTH\tPUBLIC\tDESCRIPTION")
 		for _, r := range roots {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Name, r.Title, r.MaxContentLength, r.Description)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%t\t%s\n", r.Name, r.Title, r.MaxContentLength, r.Public, r.Description)
 		}
 		return tw.Flush()
 	}
@@ -189,7 +190,7 @@ func runGrant(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("grant "+verb, flag.ContinueOnError)
 	dbURL := databaseFlag(fs)
 	col := fs.String("collection", "", "collection id (filters list)")
-	to := fs.String("to", "", "principal: user:<name>, group:<name> or authenticated")
+	to := fs.String("to", "", "principal: user:<name>, group:<name>, authenticated or anonymous")
 	read := fs.Bool("read", false, "grant read (add)")
 	write := fs.Bool("write", false, "grant write (add)")
 	if err := fs.Parse(rest); err != nil {

@@ -26,6 +26,7 @@ func allCommands() []command {
 	cmds = append(cmds, coreCommands()...)
 	cmds = append(cmds, tokenCommands()...)
 	cmds = append(cmds, stackCommands()...)
+	cmds = append(cmds, importCommands()...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
 }

@@ -96,7 +96,7 @@ func TestSyncValidatesEverythingFirst(t *testing.T) {
 	pool := migratedPool(t)
 	ctx := context.Background()
 	cases := map[string]string{
-		"not a UUIDv4":  strings.Replace(syncYAML, "edaca48c-eae6-47e0-82b3-18a87ff3692f", "edaca48c-eae6-17e0-82b3-18a87ff3692f", 1),
+		"need a UUIDv4": strings.Replace(syncYAML, "edaca48c-eae6-47e0-82b3-18a87ff3692f", "edaca48c-eae6-17e0-82b3-18a87ff3692f", 1),
 		"no id":         strings.Replace(syncYAML, "id: edaca48c-eae6-47e0-82b3-18a87ff3692f", "id: ''", 1),
 		"principal":     strings.Replace(syncYAML, "user:test", "someone", 1),
 		"not one of":    strings.Replace(syncYAML, "default: api1", "default: api9", 1),

@@ -43,6 +43,9 @@ type DiscoveryEntry struct {
 	Contact     string `yaml:"contact,omitempty"`
 	// Default names the default API root; it must be one of api_roots.
 	Default string `yaml:"default,omitempty"`
+	// Public lets callers without credentials read it (with the gateway's
+	// anonymous option on).
+	Public bool `yaml:"public,omitempty"`
 }
 
 // RootEntry is one API root.
@@ -53,14 +56,19 @@ type RootEntry struct {
 	Description string `yaml:"description,omitempty"`
 	// MaxContentLength is the largest accepted request body in bytes
 	// (default 10485760).
-	MaxContentLength int64             `yaml:"max_content_length,omitempty"`
-	Collections      []CollectionEntry `yaml:"collections,omitempty"`
+	MaxContentLength int64 `yaml:"max_content_length,omitempty"`
+	// Public lets callers without credentials read the API root and its
+	// collection list (with the gateway's anonymous option on); which
+	// collections they see is up to grants to anonymous.
+	Public      bool              `yaml:"public,omitempty"`
+	Collections []CollectionEntry `yaml:"collections,omitempty"`
 }
 
 // CollectionEntry is one collection of an API root.
 type CollectionEntry struct {
-	// ID is the collection's UUIDv4; it is required so that syncing again
-	// updates the same collection.
+	// ID is the collection's UUIDv4 (or, for a collection imported from
+	// another server, the UUID it kept); it is required so that syncing
+	// again updates the same collection.
 	ID          string       `yaml:"id"`
 	Title       string       `yaml:"title"`
 	Description string       `yaml:"description,omitempty"`
@@ -70,7 +78,8 @@ type CollectionEntry struct {
 
 // GrantEntry gives one principal access to the collection.
 type GrantEntry struct {
-	// To is user:<name>, group:<name> or authenticated.
+	// To is user:<name>, group:<name>, authenticated or anonymous (write
+	// to anonymous only when asked for explicitly).
 	To    string `yaml:"to"`
 	Read  bool   `yaml:"read"`
 	Write bool   `yaml:"write"`

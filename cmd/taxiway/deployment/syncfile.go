@@ -77,10 +77,10 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, f *File, prune bool) (Report
 func (f *File) catalog() taxiicore.Catalog {
 	var c taxiicore.Catalog
 	if d := f.Discovery; d != nil {
-		c.Discovery = &taxiicore.DiscoverySettings{Title: d.Title, Description: d.Description, Contact: d.Contact, Default: d.Default}
+		c.Discovery = &taxiicore.DiscoverySettings{Title: d.Title, Description: d.Description, Contact: d.Contact, Default: d.Default, Public: d.Public}
 	}
 	for _, r := range f.APIRoots {
-		root := taxiicore.CatalogRoot{APIRoot: taxiicore.APIRoot{Name: r.Name, Title: r.Title, Description: r.Description, MaxContentLength: r.MaxContentLength}}
+		root := taxiicore.CatalogRoot{APIRoot: taxiicore.APIRoot{Name: r.Name, Title: r.Title, Description: r.Description, MaxContentLength: r.MaxContentLength, Public: r.Public}}
 		for _, col := range r.Collections {
 			cc := taxiicore.CatalogCollection{ID: col.ID, Title: col.Title, Description: col.Description, Alias: col.Alias}
 			for _, g := range col.Grants {

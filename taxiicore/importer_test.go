@@ -1,0 +1,165 @@
+package taxiicore
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const colImported = "365fed99-08fa-fdcd-a1b3-fb247eb41d01" // not a UUIDv4, as in medallion's data
+
+func objectsOf(objs ...ImportedObject) iter.Seq2[ImportedObject, error] {
+	return func(yield func(ImportedObject, error) bool) {
+		for _, o := range objs {
+			if !yield(o, nil) {
+				return
+			}
+		}
+	}
+}
+
+func imported(t *testing.T, obj map[string]any, added string) ImportedObject {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ImportedObject{Raw: raw, DateAdded: at, Source: "test"}
+}
+
+func TestImportCollection(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	a, b, c := newID("indicator"), newID("indicator"), newID("indicator")
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported", Alias: "imp"},
+		Grants:     []Grant{{Principal: "user:alice", Read: true}},
+		Objects: objectsOf(
+			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00.000001Z"),
+			imported(t, indicator(b, "2020-01-01T00:00:00Z", ""), "2021-01-01T00:00:00.000001Z"),                     // tie: moves 1µs
+			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-06-01T00:00:00Z"), "2021-01-01T00:00:00.000002Z"), // behind the moved one: moves 1µs
+			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-03-01T00:00:00Z"), "2022-01-01T00:00:00Z"),        // an older version added later
+			imported(t, indicator(a, "2020-01-01T00:00:00Z", "2020-06-01T00:00:00.000Z"), "2022-02-01T00:00:00Z"),    // same version again
+			imported(t, indicator(c, "2020-01-01T00:00:00Z", ""), "2023-01-01T00:00:00Z"),
+		),
+	}
+	rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Created || rep.Read != 6 || rep.Imported != 5 || rep.Duplicates != 1 || rep.Shifted != 2 || rep.MaxShift != time.Microsecond {
+		t.Fatalf("report %+v", rep)
+	}
+
+	// Through the API: every version with its date_added, in order.
+	res := f.expect(req{path: "/api1/collections/imp/manifest/?match[version]=all"}, http.StatusOK)
+	var man struct {
+		Objects []struct {
+			ID        string `json:"id"`
+			DateAdded string `json:"date_added"`
+			Version   string `json:"version"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(res.body, &man); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, o := range man.Objects {
+		got = append(got, o.ID+" "+o.DateAdded+" "+o.Version)
+	}
+	want := []string{
+		a + " 2021-01-01T00:00:00.000001Z 2020-01-01T00:00:00Z",
+		b + " 2021-01-01T00:00:00.000002Z 2020-01-01T00:00:00Z",
+		a + " 2021-01-01T00:00:00.000003Z 2020-06-01T00:00:00Z",
+		a + " 2022-01-01T00:00:00.000000Z 2020-03-01T00:00:00Z",
+		c + " 2023-01-01T00:00:00.000000Z 2020-01-01T00:00:00Z",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("manifest:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Latest and first flags: the default is the latest version of each.
+	if ids := ids(t, f.expect(req{path: "/api1/collections/imp/objects/"}, http.StatusOK)); strings.Join(ids, ",") != strings.Join([]string{b, a, c}, ",") {
+		t.Fatalf("latest versions %v", ids)
+	}
+	res = f.expect(req{path: "/api1/collections/imp/objects/" + a + "/?match[version]=first"}, http.StatusOK)
+	if !strings.Contains(string(res.body), `"modified": "2020-01-01T00:00:00Z"`) {
+		t.Fatalf("first version of a: %s", res.body)
+	}
+	// alice reads only; new objects get date_added after the imported ones.
+	f.expect(req{method: http.MethodPost, path: "/api1/collections/imp/objects/", body: envelopeOf(indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))}, http.StatusForbidden)
+
+	// Again: nothing twice.
+	rep, err = ImportCollection(ctx, f.pool, ci, ImportOptions{})
+	if err != nil || !rep.AlreadyImported || rep.Existing != 5 {
+		t.Fatalf("second import: %+v %v", rep, err)
+	}
+
+	// The sync file may manage the imported collection by its id.
+	spec := fixtureSpec()
+	spec.APIRoots[0].Collections = append(spec.APIRoots[0].Collections, CatalogCollection{ID: colImported, Title: "imported", Alias: "imp",
+		Grants: []CatalogGrant{{To: "user:alice", Read: true, Write: true}}})
+	if _, err := Sync(ctx, f.pool, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(req{method: http.MethodPost, path: "/api1/collections/imp/objects/", body: envelopeOf(indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""))}, http.StatusAccepted)
+}
+
+func TestImportCollectionBadObjects(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	good := imported(t, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""), "2021-01-01T00:00:00Z")
+	bad := ImportedObject{Raw: json.RawMessage(`{"type":"indicator","id":"nope"}`), DateAdded: good.DateAdded, Source: "objects[1]"}
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported"},
+		Grants:     []Grant{{Principal: AnonymousPrincipal, Read: true}},
+		Objects:    objectsOf(good, bad),
+	}
+	rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{})
+	if !IsBadObjects(err) || len(rep.Bad) != 1 || rep.Bad[0].Source != "objects[1]" {
+		t.Fatalf("bad object: %+v %v", rep, err)
+	}
+	if exists, _ := collectionExists(t, f, colImported); exists {
+		t.Fatal("a collection refused for bad objects is visible")
+	}
+
+	// A dry run in a transaction that is rolled back leaves nothing.
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci.Objects = objectsOf(good)
+	if rep, err := ImportCollection(ctx, tx, ci, ImportOptions{}); err != nil || rep.Imported != 1 {
+		t.Fatalf("dry run: %+v %v", rep, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if exists, _ := collectionExists(t, f, colImported); exists {
+		t.Fatal("a dry run left the collection")
+	}
+
+	ci.Objects = objectsOf(good, bad)
+	rep, err = ImportCollection(ctx, f.pool, ci, ImportOptions{SkipBad: true})
+	if err != nil || rep.Imported != 1 || len(rep.Bad) != 1 {
+		t.Fatalf("skip bad: %+v %v", rep, err)
+	}
+	f.expect(req{path: "/api1/collections/" + colImported + "/objects/", user: "-"}, http.StatusOK)
+}
+
+func collectionExists(t *testing.T, f *fixture, id string) (bool, error) {
+	t.Helper()
+	var ok bool
+	err := f.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM taxii_collections WHERE id = $1)`, id).Scan(&ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok, nil
+}
