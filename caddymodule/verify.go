@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/taxiway/taxiway/internal/tokenclaims"
 )
 
 // Verification failures that are not the client's fault: the gateway has
@@ -20,11 +22,9 @@ var errNoKeys = errors.New("no verification keys available")
 // id the JWKS does not (yet) hold.
 var errUnknownKid = errors.New("unknown key id")
 
-// claims are the JWT claims of the token contract.
-type claims struct {
-	jwt.RegisteredClaims
-	Groups []string `json:"groups,omitempty"`
-}
+// claims are the JWT claims of the token contract, as the token service
+// signs them.
+type claims = tokenclaims.Claims
 
 // verifier checks tokens: signature with a configured algorithm and key,
 // exp required, iss, aud, nbf, iat, leeway and a maximum lifetime.
@@ -57,20 +57,23 @@ func (v *verifier) init() {
 	)
 }
 
-// verify checks raw and returns the identity it carries. A token naming an
-// unknown key id triggers one rate-limited JWKS refresh and a second try.
+// verify checks raw and returns the identity it carries. A token naming a
+// key id the JWKS does not hold triggers one rate-limited JWKS refresh and
+// a second try; only that second try may fall back to public_key_file, so
+// a freshly rotated key is found even when a static key is configured too.
 func (v *verifier) verify(ctx context.Context, raw string) (identity, error) {
-	id, err := v.verifyOnce(raw)
-	if err != nil && (errors.Is(err, errUnknownKid) || errors.Is(err, errNoKeys)) &&
-		v.jwks != nil && v.jwks.refreshForUnknownKid(ctx) {
-		id, err = v.verifyOnce(raw)
+	id, err := v.verifyOnce(raw, v.jwks == nil)
+	if err != nil && (errors.Is(err, errUnknownKid) || errors.Is(err, errNoKeys)) && v.jwks != nil {
+		v.jwks.refreshForUnknownKid(ctx)
+		id, err = v.verifyOnce(raw, true)
 	}
 	return id, err
 }
 
-func (v *verifier) verifyOnce(raw string) (identity, error) {
+func (v *verifier) verifyOnce(raw string, allowStatic bool) (identity, error) {
 	var c claims
-	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
+	keyFunc := func(t *jwt.Token) (any, error) { return v.keyFor(t, allowStatic) }
+	if _, err := v.parser.ParseWithClaims(raw, &c, keyFunc); err != nil {
 		return identity{}, err
 	}
 	now := v.now()
@@ -92,17 +95,20 @@ func (v *verifier) verifyOnce(raw string) (identity, error) {
 		}
 	}
 	return identity{
-		User:   c.Subject,
-		Groups: strings.Join(c.Groups, ","),
-		Expiry: c.ExpiresAt.Time,
+		User:    c.Subject,
+		Groups:  strings.Join(c.Groups, ","),
+		Expiry:  c.ExpiresAt.Time,
+		JTI:     c.ID,
+		Version: c.AccountVersion,
 	}, nil
 }
 
 // keyFor picks the verification key by algorithm and kid. It checks the key
 // type against the algorithm itself, so that a key can never be used with
 // another algorithm's method (for example the public key as an HMAC secret).
-// jku and x5u are ignored: keys come only from the configuration.
-func (v *verifier) keyFor(t *jwt.Token) (any, error) {
+// jku and x5u are ignored: keys come only from the configuration. The static
+// Ed25519 key is used only when allowStatic is set (see verify).
+func (v *verifier) keyFor(t *jwt.Token, allowStatic bool) (any, error) {
 	if typ, ok := t.Header["typ"]; ok {
 		if s, _ := typ.(string); !strings.EqualFold(s, "JWT") {
 			return nil, errors.New("token typ is not JWT")
@@ -116,7 +122,7 @@ func (v *verifier) keyFor(t *jwt.Token) (any, error) {
 				return k, nil
 			}
 		}
-		if v.staticEd != nil {
+		if v.staticEd != nil && allowStatic {
 			return v.staticEd, nil
 		}
 		if v.jwks != nil && v.jwks.loaded() {
@@ -124,7 +130,7 @@ func (v *verifier) keyFor(t *jwt.Token) (any, error) {
 		}
 		return nil, errNoKeys
 	case *jwt.SigningMethodHMAC:
-		if t.Method.Alg() == AlgHS256 && v.hsSecret != nil {
+		if t.Method.Alg() == tokenclaims.AlgHS256 && v.hsSecret != nil {
 			return v.hsSecret, nil
 		}
 	}
