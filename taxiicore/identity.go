@@ -24,13 +24,18 @@ func (id identity) principals() []string {
 }
 
 // identify reads the identity headers, believing them only from a trusted
-// proxy. ok is false when the request carries no usable identity.
+// proxy and, when the core has identity keys, only with the gateway's
+// signature (assertion.go). ok is false when the request carries no usable
+// identity.
 func (s *Server) identify(r *http.Request) (identity, bool) {
 	if !s.cfg.proxies.FromTrusted(r) {
 		return identity{}, false
 	}
 	users := r.Header.Values(s.cfg.UserHeader)
 	if len(users) != 1 {
+		return identity{}, false
+	}
+	if !s.identityProven(r, users[0]) {
 		return identity{}, false
 	}
 	user := strings.TrimSpace(users[0])
