@@ -29,6 +29,7 @@ const (
 var (
 	stack      *localstack.Stack
 	taxiwayBin string
+	corePort   int
 )
 
 func TestMain(m *testing.M) {
@@ -76,6 +77,7 @@ func run(m *testing.M) (int, error) {
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	cfg.TokenTTL = tokenTTL
 	taxiwayBin = cfg.TaxiwayBin
+	corePort = cfg.CorePort
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}
