@@ -178,13 +178,17 @@ func (ts *tokenService) auth(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeAccount voids user's tokens: a new account version, published.
-func (ts *tokenService) revokeAccount(user string) {
+func (ts *tokenService) revokeAccount(user string) { ts.setAccount(user, false) }
+
+// setAccount gives user a new version, disabled or not, and publishes it.
+func (ts *tokenService) setAccount(user string, disabled bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	a := ts.accounts[user]
 	a.version++
 	ts.accounts[user] = a
-	ts.publishLocked(map[string]any{"sub": user, "min_version": a.version, "until": time.Now().Add(2 * time.Hour).Unix()})
+	ts.publishLocked(map[string]any{"sub": user, "min_version": a.version, "disabled": disabled,
+		"until": time.Now().Add(2 * time.Hour).Unix()})
 }
 
 // revokeJTI voids one token.

@@ -43,6 +43,7 @@ var (
 type revokedAccount struct {
 	minVersion int64
 	until      time.Time
+	disabled   bool // as of the entry with minVersion: disabled or deleted
 }
 
 // revocationPage is the token service's answer (tokenservice.RevocationPage).
@@ -54,6 +55,7 @@ type revocationPage struct {
 		Username   string `json:"sub"`
 		MinVersion int64  `json:"min_version"`
 		JTI        string `json:"jti"`
+		Disabled   bool   `json:"disabled"`
 		Until      int64  `json:"until"`
 	} `json:"entries"`
 }
@@ -240,7 +242,9 @@ func (r *revocations) apply(page revocationPage, now time.Time) {
 			}
 		case e.Username != "":
 			a := r.accounts[e.Username]
-			a.minVersion = max(a.minVersion, e.MinVersion)
+			if e.MinVersion >= a.minVersion {
+				a.minVersion, a.disabled = e.MinVersion, e.Disabled
+			}
 			if until.After(a.until) {
 				a.until = until
 			}
@@ -261,6 +265,15 @@ func (r *revocations) apply(page revocationPage, now time.Time) {
 	r.synced = now
 	r.metrics.revocationEntries.WithLabelValues("account").Set(float64(len(r.accounts)))
 	r.metrics.revocationEntries.WithLabelValues("token").Set(float64(len(r.tokens)))
+}
+
+// disabled reports whether the feed says the account is disabled or
+// deleted, so that its Basic credentials are refused without an exchange
+// (which would cost a password hash per request).
+func (r *revocations) disabled(user string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.accounts[user].disabled
 }
 
 // check reports errRevoked when id's token is void, errRevocationsStale

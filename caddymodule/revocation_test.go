@@ -120,6 +120,37 @@ func readLog(t *testing.T, g gateway) string {
 	return string(b)
 }
 
+// TestDisabledAccountBasicRefusedWithoutExchange: the feed says an account
+// is disabled: its Basic credentials, cached or not, are refused without
+// an exchange (no password hash per request); enabled again, they work.
+func TestDisabledAccountBasicRefusedWithoutExchange(t *testing.T) {
+	key := newSigningKey(t, "k1")
+	ts := newTokenService(t, key)
+	b := newBackend(t)
+	g := startGateway(t, revocationSite(ts, b, ""))
+	if resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse")); resp.StatusCode != 200 {
+		t.Fatal("Basic before disable")
+	}
+	ts.setAccount("alice", true)
+	eventually(t, 2*time.Second, "cached Basic refused", func() bool {
+		resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse"))
+		return resp.StatusCode == http.StatusUnauthorized
+	})
+	n := ts.exchanges.Load()
+	for _, pw := range []string{"correct horse", "other guess"} {
+		resp, body := get(t, g, "/x", basicAuth("alice", pw))
+		assertRefused(t, resp, body)
+	}
+	if ts.exchanges.Load() != n || n != 1 {
+		t.Errorf("exchanges %d then %d: a disabled account's Basic credentials reached the token service", n, ts.exchanges.Load())
+	}
+	ts.setAccount("alice", false)
+	eventually(t, 2*time.Second, "Basic after enable", func() bool {
+		resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse"))
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // TestRevocationStateRequired: until the feed has answered once, tokens
 // get 503 (the gateway cannot tell revoked ones); and revocation_max_age
 // refuses them once the state is older.
@@ -169,18 +200,21 @@ func TestRevocationStateBounded(t *testing.T) {
 			Username   string `json:"sub"`
 			MinVersion int64  `json:"min_version"`
 			JTI        string `json:"jti"`
+			Disabled   bool   `json:"disabled"`
 			Until      int64  `json:"until"`
 		}{Username: "old", MinVersion: 5, Until: now.Add(-time.Minute).Unix()},
 		struct {
 			Username   string `json:"sub"`
 			MinVersion int64  `json:"min_version"`
 			JTI        string `json:"jti"`
+			Disabled   bool   `json:"disabled"`
 			Until      int64  `json:"until"`
 		}{Username: "new", MinVersion: 7, Until: now.Add(time.Hour).Unix()},
 		struct {
 			Username   string `json:"sub"`
 			MinVersion int64  `json:"min_version"`
 			JTI        string `json:"jti"`
+			Disabled   bool   `json:"disabled"`
 			Until      int64  `json:"until"`
 		}{JTI: "gone", Until: now.Add(-time.Second).Unix()},
 	)

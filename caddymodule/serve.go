@@ -182,6 +182,11 @@ func (a *TaxiiAuth) basic(r *http.Request, cred string) (identity, error) {
 		return identity{}, unauthorized("empty user name or password")
 	}
 
+	if a.revocations != nil && a.revocations.disabled(user) {
+		// The same answer as a wrong password: it tells nothing more.
+		return identity{}, &authFailure{status: http.StatusUnauthorized, reason: "account disabled or deleted", result: resultRevoked}
+	}
+
 	now := time.Now()
 	k := a.basicKeys.key(user, password)
 	if id, ok := a.basicKeys.get(k, now); ok {

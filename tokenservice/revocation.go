@@ -64,14 +64,16 @@ func RevokeToken(ctx context.Context, pool *pgxpool.Pool, jti string, keepUntil 
 }
 
 // RevocationEntry is one row of the feed as the gateways read it: either
-// every token of Username with an account_version below MinVersion, or the
-// one token with id JTI. Until (Unix seconds) is when the entry can be
+// every token of Username with an account_version below MinVersion (and
+// whether the account is disabled or deleted as of then), or the one token
+// with id JTI. Until (Unix seconds) is when the entry can be
 // forgotten: every token it refuses has expired by then.
 type RevocationEntry struct {
 	Seq        int64  `json:"seq"`
 	Username   string `json:"sub,omitempty"`
 	MinVersion int64  `json:"min_version,omitempty"`
 	JTI        string `json:"jti,omitempty"`
+	Disabled   bool   `json:"disabled,omitempty"`
 	Until      int64  `json:"until"`
 }
 
@@ -227,14 +229,14 @@ func readRevocations(ctx context.Context, pool *pgxpool.Pool, after int64) (Revo
 		page.Reset, page.Cursor, after = true, 0, 0
 	}
 	rows, err := pool.Query(ctx, `SELECT seq, coalesce(username, ''), coalesce(min_version, 0), coalesce(jti, ''),
-			floor(extract(epoch FROM keep_until))::bigint
+			disabled, floor(extract(epoch FROM keep_until))::bigint
 		FROM token_revocations WHERE seq > $1 ORDER BY seq LIMIT $2`, after, revocationPageSize+1)
 	if err != nil {
 		return page, fmt.Errorf("reading revocations: %w", err)
 	}
 	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RevocationEntry, error) {
 		var e RevocationEntry
-		err := row.Scan(&e.Seq, &e.Username, &e.MinVersion, &e.JTI, &e.Until)
+		err := row.Scan(&e.Seq, &e.Username, &e.MinVersion, &e.JTI, &e.Disabled, &e.Until)
 		return e, err
 	})
 	if err != nil {

@@ -71,7 +71,7 @@ func TestRevocationFeed(t *testing.T) {
 	if d := time.Since(changed); d > 2*time.Second {
 		t.Errorf("long poll answered %v after the change", d)
 	}
-	if len(p.Entries) != 1 || p.Entries[0].Username != "frank" || p.Entries[0].MinVersion <= v1 {
+	if len(p.Entries) != 1 || p.Entries[0].Username != "frank" || p.Entries[0].MinVersion <= v1 || !p.Entries[0].Disabled {
 		t.Fatalf("after disable: %+v", p)
 	}
 	if until := time.Unix(p.Entries[0].Until, 0); until.Before(time.Now().Add(MaxTTL)) {
@@ -112,7 +112,10 @@ func TestRevocationFeed(t *testing.T) {
 	if e := all.Entries[5]; e.JTI != "some-jti" || e.Username != "" {
 		t.Errorf("jti entry %+v", e)
 	}
-	if last := all.Entries[6]; last.Username != "frank" || last.MinVersion <= all.Entries[4].MinVersion {
+	if all.Entries[1].Disabled || all.Entries[2].Disabled {
+		t.Errorf("enabled account published as disabled: %+v", all.Entries[1:3])
+	}
+	if last := all.Entries[6]; last.Username != "frank" || last.MinVersion <= all.Entries[4].MinVersion || !last.Disabled {
 		t.Errorf("delete entry %+v", last)
 	}
 	if all.Cursor != all.Entries[6].Seq {

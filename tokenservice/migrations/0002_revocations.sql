@@ -18,6 +18,9 @@ CREATE TABLE token_revocations (
     username    text,
     min_version bigint,
     jti         text,
+    -- The account is disabled (or deleted) as of this entry: gateways
+    -- refuse its Basic credentials without asking the token service.
+    disabled    boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     keep_until  timestamptz NOT NULL,
     CHECK ((username IS NOT NULL AND min_version IS NOT NULL AND jti IS NULL)
@@ -48,15 +51,15 @@ CREATE TRIGGER token_revocations_sequence BEFORE INSERT ON token_revocations
 CREATE FUNCTION token_accounts_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO token_revocations (username, min_version, keep_until)
-            VALUES (OLD.username, nextval('token_account_versions'), clock_timestamp() + interval '25 hours');
+        INSERT INTO token_revocations (username, min_version, disabled, keep_until)
+            VALUES (OLD.username, nextval('token_account_versions'), true, clock_timestamp() + interval '25 hours');
         RETURN OLD;
     END IF;
     IF NEW.not_before IS DISTINCT FROM OLD.not_before OR NEW.groups IS DISTINCT FROM OLD.groups
             OR NEW.disabled IS DISTINCT FROM OLD.disabled THEN
         NEW.version := nextval('token_account_versions');
-        INSERT INTO token_revocations (username, min_version, keep_until)
-            VALUES (NEW.username, NEW.version, clock_timestamp() + interval '25 hours');
+        INSERT INTO token_revocations (username, min_version, disabled, keep_until)
+            VALUES (NEW.username, NEW.version, NEW.disabled, clock_timestamp() + interval '25 hours');
     END IF;
     RETURN NEW;
 END $$;
