@@ -213,6 +213,10 @@ func TestRevocationReachesEveryGateway(t *testing.T) {
 	taxiway(t, "", "account", "delete", user)
 	expectEverywhere(t, revocationBound, http.StatusUnauthorized, other, bas)
 
+	// Created again under the same name: it works at once.
+	taxiway(t, "third-password\n", "account", "create", user)
+	expectEverywhere(t, exchangeBound, http.StatusOK, basicValue(user, "third-password"))
+
 	// Another account was never touched.
 	test := "Bearer " + loginAt(t, gws[0], "test", "test")
 	expectEverywhere(t, exchangeBound, http.StatusOK, test, basicValue("test", "test"))

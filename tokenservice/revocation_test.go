@@ -121,12 +121,21 @@ func TestRevocationFeed(t *testing.T) {
 	if all.Cursor != all.Entries[6].Seq {
 		t.Errorf("cursor %d, want the last seq %d", all.Cursor, all.Entries[6].Seq)
 	}
+	// Created again under the same name: published as a live account.
+	ts.addAccount(t, "frank", "pw3")
+	again := ts.feed(t, all.Cursor, 0)
+	if len(again.Entries) != 1 || again.Entries[0].Disabled || again.Entries[0].MinVersion <= all.Entries[6].MinVersion {
+		t.Fatalf("account created again: %+v", again.Entries)
+	}
+	all.Cursor = again.Cursor
+	// A new name is not published at all.
+	ts.addAccount(t, "ivy", "pw")
 	// From the cursor: nothing new, and a short wait returns empty.
 	if p := ts.feed(t, all.Cursor, 1); len(p.Entries) != 0 || p.Cursor != all.Cursor || p.Reset {
 		t.Errorf("from the end: %+v", p)
 	}
 	// A cursor from another database resets the reader.
-	if p := ts.feed(t, all.Cursor+1000, 0); !p.Reset || len(p.Entries) != 7 {
+	if p := ts.feed(t, all.Cursor+1000, 0); !p.Reset || len(p.Entries) != 8 {
 		t.Errorf("cursor ahead of the feed: %+v", p)
 	}
 

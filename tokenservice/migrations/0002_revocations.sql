@@ -27,6 +27,7 @@ CREATE TABLE token_revocations (
         OR (jti IS NOT NULL AND username IS NULL AND min_version IS NULL))
 );
 CREATE INDEX token_revocations_keep_until ON token_revocations (keep_until);
+CREATE INDEX token_revocations_username ON token_revocations (username) WHERE username IS NOT NULL;
 
 -- seq is taken under a transaction-scoped advisory lock, so that seq order
 -- is commit order: a reader that has seen seq n has seen every row below n,
@@ -50,6 +51,15 @@ CREATE TRIGGER token_revocations_sequence BEFORE INSERT ON token_revocations
 -- longest token lifetime the token service allows (24h) and any leeway.
 CREATE FUNCTION token_accounts_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- An account created again under a deleted one's name: publish it,
+        -- so that gateways stop treating the name as deleted.
+        IF EXISTS (SELECT 1 FROM token_revocations WHERE username = NEW.username) THEN
+            INSERT INTO token_revocations (username, min_version, disabled, keep_until)
+                VALUES (NEW.username, NEW.version, NEW.disabled, clock_timestamp() + interval '25 hours');
+        END IF;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         INSERT INTO token_revocations (username, min_version, disabled, keep_until)
             VALUES (OLD.username, nextval('token_account_versions'), true, clock_timestamp() + interval '25 hours');
@@ -66,4 +76,6 @@ END $$;
 CREATE TRIGGER token_accounts_revoke_update BEFORE UPDATE ON token_accounts
     FOR EACH ROW EXECUTE FUNCTION token_accounts_revoke();
 CREATE TRIGGER token_accounts_revoke_delete AFTER DELETE ON token_accounts
+    FOR EACH ROW EXECUTE FUNCTION token_accounts_revoke();
+CREATE TRIGGER token_accounts_revoke_insert AFTER INSERT ON token_accounts
     FOR EACH ROW EXECUTE FUNCTION token_accounts_revoke();
