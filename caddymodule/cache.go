@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"hash"
 	"io"
 	"sync"
@@ -15,9 +16,11 @@ import (
 
 // identity is what a verified token says about its bearer.
 type identity struct {
-	User   string
-	Groups string    // comma-separated, as sent to the backend
-	Expiry time.Time // the token's exp
+	User    string
+	Groups  string    // comma-separated, as sent to the backend
+	Expiry  time.Time // the token's exp
+	JTI     string    // the token's id, for single-token revocation
+	Version int64     // the token's account_version, for account revocation
 }
 
 // newCacheKey returns the per-process random HMAC key: cache keys are then
@@ -71,15 +74,16 @@ func newIdentityCache(master []byte, kind string, size int, ttl time.Duration) *
 	return c
 }
 
-// key is HMAC(derived key, parts joined by NUL). NUL cannot occur in a
-// header value, so distinct (user, password) pairs give distinct inputs.
+// key is HMAC(derived key, each part prefixed with its length as 8 bytes),
+// so that distinct (user, password) pairs always give distinct inputs,
+// whatever bytes they hold (NUL included: Basic credentials are base64).
 func (c *identityCache) key(parts ...string) [sha256.Size]byte {
 	h := c.hashers.Get().(hash.Hash)
 	h.Reset()
-	for i, p := range parts {
-		if i > 0 {
-			h.Write([]byte{0})
-		}
+	var n [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
 		_, _ = io.WriteString(h, p)
 	}
 	var k [sha256.Size]byte
@@ -137,6 +141,16 @@ func (c *identityCache) purge() {
 	defer c.mu.Unlock()
 	c.order.Init()
 	clear(c.items)
+}
+
+// remove forgets the entry under k.
+func (c *identityCache) remove(k [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[k]; ok {
+		c.order.Remove(el)
+		delete(c.items, k)
+	}
 }
 
 // len reports the number of entries, for tests.

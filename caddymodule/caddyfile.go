@@ -18,8 +18,9 @@ func init() {
 	// backend survives the removal of the client's header), and before
 	// handle, route, reverse_proxy and every other handler. basic_auth and
 	// taxii_auth are alternatives; taxii_auth runs first and, unless
-	// keep_authorization is on, leaves basic_auth no credentials.
-	httpcaddyfile.RegisterDirectiveOrder("taxii_auth", httpcaddyfile.Before, "basicauth")
+	// keep_authorization is on, leaves basic_auth no credentials. Ordered
+	// by basic_auth, not its deprecated alias basicauth.
+	httpcaddyfile.RegisterDirectiveOrder("taxii_auth", httpcaddyfile.Before, "basic_auth")
 }
 
 // parseCaddyfile sets up the handler from Caddyfile tokens:
@@ -44,6 +45,10 @@ func init() {
 //	    anonymous             [on|off]
 //	    skip                  <matcher>...
 //	    max_header_bytes      <bytes>
+//	    revocation_url        <url>
+//	    revocation_max_age    <duration>|off
+//	    identity_key          <key or {env.NAME}>
+//	    identity_key_file     <file>
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(TaxiiAuth)
@@ -76,6 +81,44 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 		seen[opt] = true
 
 		switch opt {
+		case "revocation_url":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if !hasPlaceholder(v) {
+				if err := checkHTTPURL(v); err != nil {
+					return d.Errf("%s: %v", opt, err)
+				}
+			}
+			a.RevocationURL = v
+		case "revocation_max_age":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			var dur time.Duration
+			if v != "off" && v != "0" {
+				if dur, err = caddy.ParseDuration(v); err != nil {
+					return d.Errf("%s: %q is not a duration (e.g. 1m) or off", opt, v)
+				}
+			}
+			if err := checkRevocationMaxAge(dur); err != nil {
+				return d.Err(err.Error())
+			}
+			a.RevocationMaxAge = caddy.Duration(dur)
+		case "identity_key":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			a.IdentityKey = v
+		case "identity_key_file":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			a.IdentityKeyFile = v
 		case "jwks_url", "token_url":
 			v, err := oneArg(d)
 			if err != nil {
@@ -134,7 +177,8 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 			if err := checkLeeway(v); err != nil {
 				return d.Err(err.Error())
 			}
-			a.Leeway = caddy.Duration(v)
+			d := caddy.Duration(v)
+			a.Leeway = &d
 		case "max_lifetime":
 			v, err := durationArg(d)
 			if err != nil {

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +56,7 @@ func newSigningKey(t testing.TB, kid string) signingKey {
 type account struct {
 	password string
 	groups   []string
+	version  int64
 }
 
 // tokenService is a small real HTTP token service implementing the contract:
@@ -71,6 +74,14 @@ type tokenService struct {
 	lastXFF   string
 	exchanges atomic.Int64
 	jwksHits  atomic.Int64
+	skew      time.Duration // added to the clock of issued tokens
+	jtiSeq    atomic.Int64
+
+	// The revocation feed: entries in order, a long poll woken by changed.
+	feed     []map[string]any
+	feedDown bool
+	changed  chan struct{}
+	quit     chan struct{} // closed before the server, ending long polls
 }
 
 func newTokenService(t testing.TB, key signingKey) *tokenService {
@@ -85,8 +96,12 @@ func newTokenService(t testing.TB, key signingKey) *tokenService {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /management/auth", ts.auth)
 	mux.HandleFunc("GET /.well-known/jwks.json", ts.jwks)
+	mux.HandleFunc("GET /internal/revocations", ts.revocations)
+	ts.changed = make(chan struct{})
+	ts.quit = make(chan struct{})
 	ts.srv = httptest.NewServer(mux)
 	t.Cleanup(ts.srv.Close)
+	t.Cleanup(func() { close(ts.quit) })
 	return ts
 }
 
@@ -140,21 +155,90 @@ func (ts *tokenService) auth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, password := r.PostFormValue("username"), r.PostFormValue("password")
+	ts.mu.Lock()
 	acct, ok := ts.accounts[user]
+	ts.mu.Unlock()
 	if !ok || acct.password != password {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, `{"error":"invalid credentials"}`)
 		return
 	}
-	now := time.Now()
+	ts.mu.Lock()
+	now := time.Now().Add(ts.skew)
+	ts.mu.Unlock()
 	c := jwt.MapClaims{
 		"iss": "taxiway", "aud": "taxii", "sub": user,
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "j-" + user,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"jti": fmt.Sprintf("j-%s-%d", user, ts.jtiSeq.Add(1)), "account_version": acct.version,
 	}
 	if len(acct.groups) > 0 {
 		c["groups"] = acct.groups
 	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"token": signEd(key, c)})
+}
+
+// revokeAccount voids user's tokens: a new account version, published.
+func (ts *tokenService) revokeAccount(user string) { ts.setAccount(user, false) }
+
+// setAccount gives user a new version, disabled or not, and publishes it.
+func (ts *tokenService) setAccount(user string, disabled bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	a := ts.accounts[user]
+	a.version++
+	ts.accounts[user] = a
+	ts.publishLocked(map[string]any{"sub": user, "min_version": a.version, "disabled": disabled,
+		"until": time.Now().Add(2 * time.Hour).Unix()})
+}
+
+// revokeJTI voids one token.
+func (ts *tokenService) revokeJTI(jti string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.publishLocked(map[string]any{"jti": jti, "until": time.Now().Add(2 * time.Hour).Unix()})
+}
+
+func (ts *tokenService) publishLocked(e map[string]any) {
+	e["seq"] = len(ts.feed) + 1
+	ts.feed = append(ts.feed, e)
+	close(ts.changed)
+	ts.changed = make(chan struct{})
+}
+
+func (ts *tokenService) setFeedDown(down bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.feedDown = down
+}
+
+// revocations is the feed: entries after the cursor, long-polling up to wait.
+func (ts *tokenService) revocations(w http.ResponseWriter, r *http.Request) {
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	wait, _ := strconv.Atoi(r.URL.Query().Get("wait"))
+	deadline := time.After(time.Duration(wait) * time.Second)
+	for {
+		ts.mu.Lock()
+		down, n, changed := ts.feedDown, len(ts.feed), ts.changed
+		entries := slices.Clone(ts.feed[min(after, n):])
+		ts.mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if len(entries) > 0 || wait == 0 {
+			_ = json.NewEncoder(w).Encode(map[string]any{"cursor": max(after, n), "entries": entries})
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			wait = 0
+		case <-r.Context().Done():
+			return
+		case <-ts.quit:
+			return
+		}
+	}
 }
 
 func (ts *tokenService) jwks(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,10 @@ type metrics struct {
 	jwksRefreshes   *prometheus.CounterVec   // result
 	exchangeSeconds *prometheus.HistogramVec // result
 
+	revocationPolls   *prometheus.CounterVec // result
+	revocationAge     prometheus.Gauge
+	revocationEntries *prometheus.GaugeVec // kind
+
 	// Children for the per-request path, bound once: label hashing on
 	// every request would be wasted work.
 	okByMethod  map[string]prometheus.Counter
@@ -39,6 +43,7 @@ const (
 	resultInvalid     = "invalid"
 	resultUnavailable = "unavailable"
 	resultRateLimited = "rate_limited"
+	resultRevoked     = "revoked"
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var err error
 	if m.attempts, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Subsystem: sub, Name: "auth_attempts_total",
-		Help: "Authentication attempts by method (bearer, basic, none, skip) and result (ok, invalid, unavailable, rate_limited).",
+		Help: "Authentication attempts by method (bearer, basic, none, skip) and result (ok, invalid, revoked, unavailable, rate_limited).",
 	}, []string{"method", "result"})); err != nil {
 		return nil, err
 	}
@@ -74,6 +79,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help:    "Time to exchange Basic credentials for a token at the token service, by result.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	if m.revocationPolls, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "revocation_polls_total",
+		Help: "Answers (ok) and failures (error) polling the token service's revocation feed.",
+	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	if m.revocationAge, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "revocation_state_age_seconds",
+		Help: "Seconds since the revocation feed last answered (a healthy long poll keeps it under about 15).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.revocationEntries, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "revocation_entries",
+		Help: "Revocations held in memory, by kind (account, token); each is dropped once its tokens have expired.",
+	}, []string{"kind"})); err != nil {
 		return nil, err
 	}
 	m.okByMethod = map[string]prometheus.Counter{}

@@ -19,6 +19,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/taxiway/taxiway/internal/identitysig"
+	"github.com/taxiway/taxiway/internal/tokenclaims"
 )
 
 func init() {
@@ -27,14 +30,18 @@ func init() {
 
 // Defaults and limits of the configuration.
 const (
-	DefaultIssuer         = "taxiway"
-	DefaultAudience       = "taxii"
+	DefaultIssuer         = tokenclaims.DefaultIssuer
+	DefaultAudience       = tokenclaims.DefaultAudience
 	DefaultUserHeader     = "X-Authenticated-User"
 	DefaultGroupsHeader   = "X-Authenticated-Groups"
 	DefaultMaxLifetime    = 24 * time.Hour
 	DefaultCacheTTL       = 5 * time.Minute
 	DefaultCacheSize      = 10000
 	DefaultMaxHeaderBytes = 8192
+	// DefaultLeeway absorbs clock skew between the token service and the
+	// gateway: a gateway whose clock lags sees fresh tokens' iat and nbf
+	// in the future, and without leeway refuses them.
+	DefaultLeeway = 30 * time.Second
 
 	maxLeeway         = 60 * time.Second
 	maxCacheTTL       = time.Hour
@@ -46,8 +53,8 @@ const (
 
 // Algorithm names accepted in the algorithms option.
 const (
-	AlgEdDSA = "EdDSA"
-	AlgHS256 = "HS256"
+	AlgEdDSA = tokenclaims.AlgEdDSA
+	AlgHS256 = tokenclaims.AlgHS256
 )
 
 // TaxiiAuth authenticates TAXII clients in a fixed order: a Bearer JWT, then
@@ -88,8 +95,9 @@ type TaxiiAuth struct {
 	// newline is ignored). Required when algorithms include HS256.
 	HS256SecretFile string `json:"hs256_secret_file,omitempty"`
 
-	// Clock skew tolerated on exp, nbf and iat. At most 60s. Default: 0.
-	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// Clock skew tolerated on exp, nbf and iat, between 0 and 60s.
+	// Default: 30s.
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
 
 	// Longest token lifetime accepted (exp - iat, or exp - now when iat is
 	// absent). Longer-lived tokens are refused. Default: 24h.
@@ -141,6 +149,34 @@ type TaxiiAuth struct {
 	// before any parsing. Default: 8192.
 	MaxHeaderBytes int `json:"max_header_bytes,omitempty"`
 
+	// URL of the token service's revocation feed, for example
+	// http://127.0.0.1:9020/internal/revocations. The gateway follows it in
+	// the background (a long poll answered as soon as a revocation commits)
+	// and refuses tokens it voids: those of accounts disabled, deleted or
+	// changed (password, groups) since the token was issued, and single
+	// revoked tokens; cached Basic exchanges of such accounts are redone.
+	// Nothing per request leaves the process. Until the first answer,
+	// tokens get 503. Empty: no revocation, tokens are valid until exp.
+	RevocationURL string `json:"revocation_url,omitempty"`
+
+	// When the feed has not answered for longer than this, refuse tokens
+	// (503 with Retry-After) rather than serve from an old state. 0 (the
+	// default) keeps serving from the last state however old: an outage of
+	// the token service then stops new logins but not clients that hold a
+	// token, whose life is bounded by its exp anyway. At least 30s.
+	RevocationMaxAge caddy.Duration `json:"revocation_max_age,omitempty"`
+
+	// Key shared with the backend for signing the identity headers (the
+	// X-Authenticated-Signature header over user, groups, method, path and
+	// time; see internal/identitysig), at least 32 bytes; several keys
+	// separated by spaces sign with the first. Use a placeholder such as
+	// {env.TAXIWAY_IDENTITY_KEY}, so the secret stays out of the saved
+	// config. Empty (and no identity_key_file): no signature.
+	IdentityKey string `json:"identity_key,omitempty"`
+
+	// File holding the identity key, instead of identity_key.
+	IdentityKeyFile string `json:"identity_key_file,omitempty"`
+
 	skip      caddyhttp.MatcherSets
 	logger    *slog.Logger
 	metrics   *metrics
@@ -151,6 +187,9 @@ type TaxiiAuth struct {
 	bearerKey *identityCache
 	strip     headerStripper
 	stop      context.CancelFunc
+
+	revocations *revocations
+	signer      *identitySigner
 }
 
 // CaddyModule returns the Caddy module information.
@@ -162,20 +201,17 @@ func (TaxiiAuth) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision applies defaults, loads keys and matchers, and starts fetching
-// the JWKS in the background.
+// the JWKS and following the revocation feed in the background, on the
+// config's context. Caddy calls Validate afterwards, and Cleanup if that
+// fails or the config is replaced.
 func (a *TaxiiAuth) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Slogger()
 	// Runtime placeholders such as {env.TOKEN_URL} in URLs and file names.
 	repl := caddy.NewReplacer()
-	for _, f := range []*string{&a.JWKSURL, &a.TokenURL, &a.PublicKeyFile, &a.HS256SecretFile} {
+	for _, f := range []*string{&a.JWKSURL, &a.TokenURL, &a.PublicKeyFile, &a.HS256SecretFile, &a.RevocationURL, &a.IdentityKeyFile} {
 		*f = repl.ReplaceKnown(*f, "")
 	}
 	a.applyDefaults()
-	// Check before touching files or the network, so that a bad config
-	// fails fast and says why.
-	if err := a.Validate(); err != nil {
-		return err
-	}
 
 	if a.SkipRaw != nil {
 		mods, err := ctx.LoadModule(a, "SkipRaw")
@@ -207,6 +243,13 @@ func (a *TaxiiAuth) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("loading hs256_secret_file: %w", err)
 		}
 	}
+	if a.IdentityKey != "" || a.IdentityKeyFile != "" {
+		// Resolved here and kept only in memory: the config keeps the
+		// placeholder.
+		if a.signer, err = loadIdentityKeys(repl.ReplaceKnown(a.IdentityKey, ""), a.IdentityKeyFile); err != nil {
+			return err
+		}
+	}
 
 	cacheKey, err := newCacheKey()
 	if err != nil {
@@ -214,24 +257,36 @@ func (a *TaxiiAuth) Provision(ctx caddy.Context) error {
 	}
 	a.basicKeys = newIdentityCache(cacheKey, "basic", a.CacheSize, time.Duration(a.CacheTTL))
 	a.bearerKey = newIdentityCache(cacheKey, "bearer", a.CacheSize, time.Duration(a.CacheTTL))
-	a.strip = newHeaderStripper(a.UserHeader, a.GroupsHeader)
+	a.strip = newHeaderStripper(a.UserHeader, a.GroupsHeader, identitysig.Header)
 
-	runCtx, stop := context.WithCancel(context.Background())
+	// Background work ends with the config (ctx) or at Cleanup.
+	runCtx, stop := context.WithCancel(ctx)
 	a.stop = stop
 	if a.JWKSURL != "" {
-		a.jwks = newJWKSSource(a.JWKSURL, a.logger, a.metrics, a.bearerKey.purge)
+		// A key set that changes voids every cached verification, Basic
+		// exchanges included: their tokens were checked with the old keys.
+		purge := func() { a.bearerKey.purge(); a.basicKeys.purge() }
+		a.jwks = newJWKSSource(a.JWKSURL, a.logger, a.metrics, purge)
 		a.jwks.start(runCtx)
-		if !a.jwks.waitReady(ctx, jwksStartWait) {
-			a.logger.Warn("JWKS not available yet; Bearer tokens are refused until it is, retrying in the background",
-				slog.String("jwks_url", a.JWKSURL))
-		}
+	}
+	if a.RevocationURL != "" {
+		a.revocations = newRevocations(a.RevocationURL, time.Duration(a.RevocationMaxAge), a.logger, a.metrics)
+		a.revocations.start(runCtx)
+	}
+	if a.jwks != nil && !a.jwks.waitReady(ctx, jwksStartWait) {
+		a.logger.Warn("JWKS not available yet; Bearer tokens are refused until it is, retrying in the background",
+			slog.String("jwks_url", a.JWKSURL))
+	}
+	if a.revocations != nil && !a.revocations.waitReady(ctx, revocationStartWait) {
+		a.logger.Warn("revocation feed not available yet; tokens get 503 until it answers, retrying in the background",
+			slog.String("revocation_url", a.RevocationURL))
 	}
 
 	a.verifier = &verifier{
 		issuer:      a.Issuer,
 		audience:    a.Audience,
 		algorithms:  a.Algorithms,
-		leeway:      time.Duration(a.Leeway),
+		leeway:      time.Duration(*a.Leeway),
 		maxLifetime: time.Duration(a.MaxLifetime),
 		jwks:        a.jwks,
 		staticEd:    static,
@@ -273,12 +328,16 @@ func (a *TaxiiAuth) applyDefaults() {
 	if a.MaxHeaderBytes == 0 {
 		a.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if a.Leeway == nil {
+		d := caddy.Duration(DefaultLeeway)
+		a.Leeway = &d
+	}
 }
 
 func (a *TaxiiAuth) basicEnabled() bool { return a.Basic == nil || *a.Basic }
 
 // Validate refuses a configuration that cannot authenticate anyone safely.
-// It expects defaults applied (Provision does that first).
+// Caddy calls it after Provision, which applies the defaults.
 func (a *TaxiiAuth) Validate() error {
 	var ed, hs bool
 	for _, alg := range a.Algorithms {
@@ -315,8 +374,24 @@ func (a *TaxiiAuth) Validate() error {
 			return fmt.Errorf("token_url: %w", err)
 		}
 	}
-	if err := checkLeeway(time.Duration(a.Leeway)); err != nil {
+	if a.Leeway != nil {
+		if err := checkLeeway(time.Duration(*a.Leeway)); err != nil {
+			return err
+		}
+	}
+	if a.RevocationURL != "" {
+		if err := checkHTTPURL(a.RevocationURL); err != nil {
+			return fmt.Errorf("revocation_url: %w", err)
+		}
+	}
+	if err := checkRevocationMaxAge(time.Duration(a.RevocationMaxAge)); err != nil {
 		return err
+	}
+	if a.RevocationMaxAge != 0 && a.RevocationURL == "" {
+		return fmt.Errorf("revocation_max_age needs revocation_url")
+	}
+	if a.IdentityKey != "" && a.IdentityKeyFile != "" {
+		return fmt.Errorf("identity_key and identity_key_file are alternatives; set one")
 	}
 	if a.MaxLifetime <= 0 {
 		return fmt.Errorf("max_lifetime must be positive")
@@ -342,14 +417,17 @@ func (a *TaxiiAuth) Validate() error {
 	return nil
 }
 
-// Cleanup stops the JWKS refresher; Caddy calls it when the config is
-// replaced or provisioning fails.
+// Cleanup stops the JWKS refresher and the revocation follower; Caddy
+// calls it when the config is replaced or provisioning fails.
 func (a *TaxiiAuth) Cleanup() error {
 	if a.stop != nil {
 		a.stop()
 	}
 	if a.jwks != nil {
 		a.jwks.wait()
+	}
+	if a.revocations != nil {
+		a.revocations.wait()
 	}
 	return nil
 }
@@ -372,6 +450,13 @@ func checkLeeway(d time.Duration) error {
 	return nil
 }
 
+func checkRevocationMaxAge(d time.Duration) error {
+	if d != 0 && d < minRevocationMaxAge {
+		return fmt.Errorf("revocation_max_age must be 0 (serve from the last state) or at least %s, got %s", minRevocationMaxAge, d)
+	}
+	return nil
+}
+
 func checkCacheTTL(d time.Duration) error {
 	if d < time.Second || d > maxCacheTTL {
 		return fmt.Errorf("cache_ttl must be between 1s and %s, got %s", maxCacheTTL, d)
@@ -384,7 +469,8 @@ func checkHeaderName(option, name string) error {
 		return fmt.Errorf("%s: %q is not a valid header name", option, name)
 	}
 	switch normalizeHeaderName(name) {
-	case "authorization", "host", "content-length", "transfer-encoding", "connection":
+	case "authorization", "host", "content-length", "transfer-encoding", "connection", "trailer",
+		normalizeHeaderName(identitysig.Header):
 		return fmt.Errorf("%s: %q cannot carry the identity", option, name)
 	}
 	return nil

@@ -18,6 +18,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"unknown option", "frobnicate on", `unrecognized taxii_auth option "frobnicate"`},
 		{"leeway above 60s", "leeway 90s", "leeway must be between 0 and 1m0s"},
 		{"negative leeway", "leeway -1s", "leeway must be between"},
+		{"short revocation_max_age", "revocation_max_age 5s", "at least 30s"},
+		{"bad revocation_url", "revocation_url ftp://x", "revocation_url"},
 		{"bad duration", "cache_ttl soon", `cache_ttl: "soon" is not a duration`},
 		{"cache_ttl too long", "cache_ttl 2h", "cache_ttl must be between 1s and 1h0m0s"},
 		{"max_lifetime zero", "max_lifetime 0s", "max_lifetime must be positive"},
@@ -131,13 +133,23 @@ func TestProvisionRefusals(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Caddy calls Validate after Provision, which loads files: the cases
+	// that test Validate give loadable files.
+	pemFile := writePublicKeyPEM(t, dir, newSigningKey(t, "k"))
+	good := dir + "/good"
+	if err := os.WriteFile(good, []byte(strings.Repeat("s", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct{ name, block, want string }{
+		{"short identity key", "public_key_file " + pemFile + "\n\t\tbasic off\n\t\tidentity_key short", "at least 32 are required"},
+		{"unset identity key", "public_key_file " + pemFile + "\n\t\tbasic off\n\t\tidentity_key {env.TAXIWAY_TEST_UNSET_KEY}", "no identity key given"},
+		{"both identity keys", "public_key_file " + pemFile + "\n\t\tbasic off\n\t\tidentity_key " + strings.Repeat("k", 32) + "\n\t\tidentity_key_file " + good, "alternatives"},
 		{"short HS256 secret", "algorithms HS256\n\t\ths256_secret_file " + short + "\n\t\tbasic off", "at least 32 are required"},
 		{"missing secret file", "algorithms HS256\n\t\ths256_secret_file " + dir + "/none\n\t\tbasic off", "no such file"},
 		{"EdDSA without keys", "basic off", "needs jwks_url or public_key_file"},
 		{"HS256 without secret", "algorithms HS256\n\t\tbasic off", "needs hs256_secret_file"},
-		{"secret without HS256", "public_key_file " + notPEM + "\n\t\ths256_secret_file " + short + "\n\t\tbasic off", "algorithms do not include HS256"},
-		{"basic without token_url", "public_key_file " + notPEM, "token_url is missing"},
+		{"secret without HS256", "public_key_file " + pemFile + "\n\t\ths256_secret_file " + good + "\n\t\tbasic off", "algorithms do not include HS256"},
+		{"basic without token_url", "public_key_file " + pemFile, "token_url is missing"},
 		{"bad public key", "public_key_file " + notPEM + "\n\t\tbasic off", "no PEM"},
 	}
 	for _, tc := range cases {

@@ -3,8 +3,11 @@ package caddymodule
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // TestRootCaddyfile adapts the stack's Caddyfile with the local defaults and
@@ -121,5 +124,58 @@ func TestRootCaddyfileHS256(t *testing.T) {
 	}
 	if strings.Contains(js, `"jwks_url"`) {
 		t.Error("HS256 config still fetches a JWKS")
+	}
+}
+
+// TestRootCaddyfileStripsIdentityEverywhere runs the root Caddyfile: client
+// identity headers (and a forged signature) reach neither the token service
+// (/management/*, the JWKS) nor the core, and the core's requests carry a
+// signature.
+func TestRootCaddyfileStripsIdentityEverywhere(t *testing.T) {
+	src, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenSvc, core := newBackend(t), newBackend(t)
+	port := freePort(t)
+	for k, v := range map[string]string{
+		"TAXIWAY_GATEWAY_SITE": "http://127.0.0.1:" + strconv.Itoa(port), "TAXIWAY_GATEWAY_BIND": "127.0.0.1",
+		"TAXIWAY_GATEWAY_ADMIN": "off", "TAXIWAY_TOKEN_UPSTREAM": tokenSvc.addr(), "TAXIWAY_CORE_UPSTREAM": core.addr(),
+		"TAXIWAY_IDENTITY_KEY": strings.Repeat("i", 32),
+		"XDG_CONFIG_HOME":      t.TempDir(), "XDG_DATA_HOME": t.TempDir(),
+	} {
+		t.Setenv(k, v)
+	}
+	for _, k := range []string{"TAXIWAY_GATEWAY_TLS", "TAXIWAY_TOKEN_ALG", "TAXIWAY_USER_HEADER", "TAXIWAY_GROUPS_HEADER"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	cfg, err := adapt(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading the root Caddyfile: %v", err)
+	}
+	g := gateway{url: "http://127.0.0.1:" + strconv.Itoa(port)}
+	spoof := map[string]string{
+		"X-Authenticated-User": "mallory", "x_authenticated_groups": "taxiway-admin",
+		"X-Authenticated-Signature": "v1;t=1;s=forged", "Connection": "X-Authenticated-User",
+	}
+	for _, path := range []string{"/management/auth", "/.well-known/jwks.json"} {
+		n := tokenSvc.count()
+		resp, body := get(t, g, path, spoof)
+		if resp.StatusCode != 200 || tokenSvc.count() != n+1 {
+			t.Fatalf("%s: %d %s, not proxied to the token service", path, resp.StatusCode, body)
+		}
+		for k := range tokenSvc.last() {
+			if strings.HasPrefix(normalizeHeaderName(k), "x-authenticated") {
+				t.Errorf("%s: the token service received %s", path, k)
+			}
+		}
+	}
+	// Without credentials the core is not reached.
+	if resp, _ := get(t, g, "/taxii2/", spoof); resp.StatusCode != 401 || core.count() != 0 {
+		t.Errorf("unauthenticated: %d, core reached %d times", resp.StatusCode, core.count())
 	}
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,6 +21,13 @@ import (
 func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Client-sent identity headers never pass, whatever happens next.
 	a.strip.strip(r.Header)
+	// An identity header declared as a trailer would arrive after the body,
+	// past this handler, and a proxy forwards trailers: refuse it.
+	if a.strip.namesIdentity(r.Header.Values("Trailer")) || a.trailerNamesIdentity(r.Trailer) {
+		a.metrics.attempts.WithLabelValues(methodNone, resultInvalid).Inc()
+		taxiierror.Write(w, http.StatusBadRequest, "Bad request", "Identity headers cannot be sent as trailers.")
+		return nil
+	}
 
 	if len(a.skip) > 0 {
 		skip, err := a.skip.AnyMatchWithError(r)
@@ -54,6 +62,9 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if id.Groups != "" {
 		r.Header.Set(a.GroupsHeader, id.Groups)
 	}
+	if a.signer != nil {
+		a.signer.sign(r, id.User, id.Groups, time.Now())
+	}
 	// Access logs read the user from this placeholder, as with basic_auth.
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.User)
@@ -67,6 +78,7 @@ type authFailure struct {
 	status     int
 	retryAfter string
 	reason     string
+	result     string // metrics label; derived from status when empty
 }
 
 func (f *authFailure) Error() string { return f.reason }
@@ -94,7 +106,7 @@ func (a *TaxiiAuth) authenticate(r *http.Request) (identity, string, error) {
 		id, err := a.bearer(r.Context(), cred)
 		return id, methodBearer, err
 	case strings.EqualFold(scheme, "Basic"):
-		id, err := a.basic(r)
+		id, err := a.basic(r, cred)
 		return id, methodBasic, err
 	}
 	return identity{}, methodNone, unauthorized("unsupported authorization scheme")
@@ -109,6 +121,9 @@ func (a *TaxiiAuth) bearer(ctx context.Context, token string) (identity, error) 
 	k := a.bearerKey.key(token)
 	if id, ok := a.bearerKey.get(k, now); ok {
 		a.metrics.hit(methodBearer)
+		if err := a.checkRevoked(id, now); err != nil {
+			return identity{}, err
+		}
 		return id, nil
 	}
 	a.metrics.miss(methodBearer)
@@ -121,13 +136,44 @@ func (a *TaxiiAuth) bearer(ctx context.Context, token string) (identity, error) 
 		return identity{}, unauthorized("invalid token: " + err.Error())
 	}
 	a.bearerKey.put(k, id, now)
+	if err := a.checkRevoked(id, now); err != nil {
+		return identity{}, err
+	}
 	return id, nil
+}
+
+// checkRevoked refuses an identity whose token the revocation feed voids
+// (401), or any token while the revocation state is unknown or older than
+// revocation_max_age (503). Without revocation_url it accepts everything.
+func (a *TaxiiAuth) checkRevoked(id identity, now time.Time) error {
+	if a.revocations == nil {
+		return nil
+	}
+	switch err := a.revocations.check(id, now); {
+	case err == nil:
+		return nil
+	case errors.Is(err, errRevoked):
+		return &authFailure{status: http.StatusUnauthorized, reason: "token revoked", result: resultRevoked}
+	default:
+		return &authFailure{status: http.StatusServiceUnavailable, retryAfter: defaultRetryAfter, reason: err.Error()}
+	}
+}
+
+// trailerNamesIdentity reports whether a declared trailer is an identity header.
+func (a *TaxiiAuth) trailerNamesIdentity(trailer http.Header) bool {
+	for k := range trailer {
+		if a.strip.isIdentity(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // basic exchanges Basic credentials for a token (or, if allowed, takes a
 // JWT given as the password), through the cache of successful exchanges.
-func (a *TaxiiAuth) basic(r *http.Request) (identity, error) {
-	user, password, ok := r.BasicAuth()
+// cred is the header's value after the scheme, spaces trimmed.
+func (a *TaxiiAuth) basic(r *http.Request, cred string) (identity, error) {
+	user, password, ok := parseBasic(cred)
 	if !ok {
 		return identity{}, unauthorized("malformed Basic credentials")
 	}
@@ -141,11 +187,26 @@ func (a *TaxiiAuth) basic(r *http.Request) (identity, error) {
 		return identity{}, unauthorized("empty user name or password")
 	}
 
+	if a.revocations != nil && a.revocations.disabled(user) {
+		// The same answer as a wrong password: it tells nothing more.
+		return identity{}, &authFailure{status: http.StatusUnauthorized, reason: "account disabled or deleted", result: resultRevoked}
+	}
+
 	now := time.Now()
 	k := a.basicKeys.key(user, password)
 	if id, ok := a.basicKeys.get(k, now); ok {
-		a.metrics.hit(methodBasic)
-		return id, nil
+		err := a.checkRevoked(id, now)
+		if err == nil {
+			a.metrics.hit(methodBasic)
+			return id, nil
+		}
+		var f *authFailure
+		if errors.As(err, &f) && f.result != resultRevoked {
+			return identity{}, err
+		}
+		// The cached token is void (a disable, a new password, new
+		// groups): forget it and exchange again, which tells.
+		a.basicKeys.remove(k)
 	}
 	a.metrics.miss(methodBasic)
 
@@ -173,6 +234,10 @@ func (a *TaxiiAuth) basic(r *http.Request) (identity, error) {
 			return nil, &exchangeError{status: http.StatusServiceUnavailable, retryAfter: defaultRetryAfter,
 				reason: "token service issued an unverifiable token"}
 		}
+		if err := a.checkRevoked(id, time.Now()); err != nil {
+			f := err.(*authFailure)
+			return nil, &exchangeError{status: f.status, retryAfter: f.retryAfter, reason: "fresh token: " + f.reason}
+		}
 		a.basicKeys.put(k, id, time.Now())
 		return id, nil
 	})
@@ -197,7 +262,11 @@ func exchangeResult(status int) string {
 func (a *TaxiiAuth) refuse(w http.ResponseWriter, method string, err error) {
 	f := &authFailure{status: http.StatusUnauthorized, reason: err.Error()}
 	errors.As(err, &f)
-	a.metrics.attempts.WithLabelValues(method, exchangeResult(f.status)).Inc()
+	result := f.result
+	if result == "" {
+		result = exchangeResult(f.status)
+	}
+	a.metrics.attempts.WithLabelValues(method, result).Inc()
 	a.logger.Debug("authentication refused", slog.String("method", method),
 		slog.Int("status", f.status), slog.String("reason", f.reason))
 	switch f.status {
@@ -211,6 +280,17 @@ func (a *TaxiiAuth) refuse(w http.ResponseWriter, method string, err error) {
 		taxiierror.Write(w, http.StatusServiceUnavailable, "Authentication unavailable",
 			"The token service cannot be reached; retry later.")
 	}
+}
+
+// parseBasic decodes Basic credentials (the header's value after the
+// scheme and any spaces): base64 of "user:password". It accepts the same
+// extra spaces after the scheme as Bearer does.
+func parseBasic(cred string) (user, password string, ok bool) {
+	b, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(b), ":")
 }
 
 // looksLikeJWT reports whether s has the shape of a compact JWS whose

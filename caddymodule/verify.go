@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/taxiway/taxiway/internal/tokenclaims"
 )
 
 // Verification failures that are not the client's fault: the gateway has
@@ -20,11 +22,9 @@ var errNoKeys = errors.New("no verification keys available")
 // id the JWKS does not (yet) hold.
 var errUnknownKid = errors.New("unknown key id")
 
-// claims are the JWT claims of the token contract.
-type claims struct {
-	jwt.RegisteredClaims
-	Groups []string `json:"groups,omitempty"`
-}
+// claims are the JWT claims of the token contract, as the token service
+// signs them.
+type claims = tokenclaims.Claims
 
 // verifier checks tokens: signature with a configured algorithm and key,
 // exp required, iss, aud, nbf, iat, leeway and a maximum lifetime.
@@ -57,22 +57,41 @@ func (v *verifier) init() {
 	)
 }
 
-// verify checks raw and returns the identity it carries. A token naming an
-// unknown key id triggers one rate-limited JWKS refresh and a second try.
+// verify checks raw and returns the identity it carries. Keys are tried
+// by kid in the JWKS, then public_key_file. A token whose kid the JWKS does
+// not hold, and that the static key does not verify either, triggers one
+// rate-limited JWKS refresh and a second try: a freshly rotated key is
+// found at once even when a static key is configured too, while tokens of
+// the static key cause no refresh.
 func (v *verifier) verify(ctx context.Context, raw string) (identity, error) {
-	id, err := v.verifyOnce(raw)
-	if err != nil && (errors.Is(err, errUnknownKid) || errors.Is(err, errNoKeys)) &&
-		v.jwks != nil && v.jwks.refreshForUnknownKid(ctx) {
-		id, err = v.verifyOnce(raw)
+	id, usedStatic, err := v.verifyOnce(raw)
+	retry := errors.Is(err, errUnknownKid) || errors.Is(err, errNoKeys) ||
+		(usedStatic && errors.Is(err, jwt.ErrTokenSignatureInvalid))
+	if err != nil && retry && v.jwks != nil && v.jwks.refreshForUnknownKid(ctx) {
+		id, _, err = v.verifyOnce(raw)
 	}
 	return id, err
 }
 
-func (v *verifier) verifyOnce(raw string) (identity, error) {
+// verifyOnce checks raw with the keys at hand; usedStatic says the static
+// key was the one tried.
+func (v *verifier) verifyOnce(raw string) (id identity, usedStatic bool, err error) {
 	var c claims
-	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
-		return identity{}, err
+	keyFunc := func(t *jwt.Token) (any, error) {
+		k, static, err := v.keyFor(t)
+		usedStatic = static
+		return k, err
 	}
+	if _, err := v.parser.ParseWithClaims(raw, &c, keyFunc); err != nil {
+		return identity{}, usedStatic, err
+	}
+	id, err = v.identityOf(&c)
+	return id, usedStatic, err
+}
+
+// identityOf applies the checks golang-jwt does not make and returns the
+// identity the claims carry.
+func (v *verifier) identityOf(c *claims) (identity, error) {
 	now := v.now()
 	// Bound the lifetime: a stolen long-lived token, or one minted with a
 	// leaked key, is worth less.
@@ -92,20 +111,23 @@ func (v *verifier) verifyOnce(raw string) (identity, error) {
 		}
 	}
 	return identity{
-		User:   c.Subject,
-		Groups: strings.Join(c.Groups, ","),
-		Expiry: c.ExpiresAt.Time,
+		User:    c.Subject,
+		Groups:  strings.Join(c.Groups, ","),
+		Expiry:  c.ExpiresAt.Time,
+		JTI:     c.ID,
+		Version: c.AccountVersion,
 	}, nil
 }
 
-// keyFor picks the verification key by algorithm and kid. It checks the key
-// type against the algorithm itself, so that a key can never be used with
-// another algorithm's method (for example the public key as an HMAC secret).
-// jku and x5u are ignored: keys come only from the configuration.
-func (v *verifier) keyFor(t *jwt.Token) (any, error) {
+// keyFor picks the verification key by algorithm and kid, and says whether
+// it is the static key. It checks the key type against the algorithm
+// itself, so that a key can never be used with another algorithm's method
+// (for example the public key as an HMAC secret). jku and x5u are ignored:
+// keys come only from the configuration.
+func (v *verifier) keyFor(t *jwt.Token) (any, bool, error) {
 	if typ, ok := t.Header["typ"]; ok {
 		if s, _ := typ.(string); !strings.EqualFold(s, "JWT") {
-			return nil, errors.New("token typ is not JWT")
+			return nil, false, errors.New("token typ is not JWT")
 		}
 	}
 	switch t.Method.(type) {
@@ -113,22 +135,22 @@ func (v *verifier) keyFor(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		if v.jwks != nil {
 			if k, ok := v.jwks.key(kid); ok {
-				return k, nil
+				return k, false, nil
 			}
 		}
 		if v.staticEd != nil {
-			return v.staticEd, nil
+			return v.staticEd, true, nil
 		}
 		if v.jwks != nil && v.jwks.loaded() {
-			return nil, errUnknownKid
+			return nil, false, errUnknownKid
 		}
-		return nil, errNoKeys
+		return nil, false, errNoKeys
 	case *jwt.SigningMethodHMAC:
-		if t.Method.Alg() == AlgHS256 && v.hsSecret != nil {
-			return v.hsSecret, nil
+		if t.Method.Alg() == tokenclaims.AlgHS256 && v.hsSecret != nil {
+			return v.hsSecret, false, nil
 		}
 	}
-	return nil, fmt.Errorf("algorithm %q is not accepted", t.Method.Alg())
+	return nil, false, fmt.Errorf("algorithm %q is not accepted", t.Method.Alg())
 }
 
 // headerSafe reports whether s is non-empty UTF-8 without control

@@ -29,6 +29,7 @@ const (
 var (
 	stack      *localstack.Stack
 	taxiwayBin string
+	corePort   int
 )
 
 func TestMain(m *testing.M) {
@@ -76,6 +77,7 @@ func run(m *testing.M) (int, error) {
 	// anonymous; the core still answers 401 wherever nothing is public.
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on")
 	taxiwayBin = cfg.TaxiwayBin
+	corePort = cfg.CorePort
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}

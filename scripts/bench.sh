@@ -4,6 +4,7 @@
 # same time. Prints Markdown; BENCHMARKS.md records a run and how to read it.
 #   BENCH_OBJECTS   objects loaded into the core's collection (default 1000000)
 #   BENCH_DURATION  seconds per load run against the gateway (default 10)
+#   BENCH_REVOKE_TRIALS  revocations timed through two gateways (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,11 @@ echo
 echo "## Token service"
 echo
 go run ./cmd/benchtoken
+echo
+
+echo "## Revocation latency"
+echo
+go run ./cmd/benchrevoke -trials "${BENCH_REVOKE_TRIALS:-20}"
 echo
 
 echo "## Core on ${BENCH_OBJECTS:-1000000} objects"

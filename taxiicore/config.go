@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/taxiway/taxiway/internal/identitysig"
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 )
 
@@ -43,6 +44,15 @@ type Config struct {
 	// must use the same value.
 	CursorKey string
 
+	// IdentityKey, when set, makes the core require the gateway's signature
+	// (X-Authenticated-Signature, see internal/identitysig) on the identity
+	// headers, so that a process that can reach the core without being the
+	// gateway cannot claim an identity. One or more keys of at least 32
+	// bytes separated by white space, shared with the gateway; any of them
+	// verifies. Empty: the identity headers are believed from any trusted
+	// proxy.
+	IdentityKey string
+
 	// StatusRetention is how long Add Objects statuses stay readable; older
 	// ones are deleted in the background, hourly. At least 24h (the TAXII
 	// recommendation, 4.3); 0 keeps them forever.
@@ -64,7 +74,8 @@ func DefaultConfig() Config {
 // checked is a validated Config with defaults filled in.
 type checked struct {
 	Config
-	proxies trustedproxy.Set
+	proxies      trustedproxy.Set
+	identityKeys [][]byte
 }
 
 // Validate reports the first problem with c, so that a command can refuse a
@@ -116,5 +127,11 @@ func (c Config) check() (checked, error) {
 	if c.CursorKey != "" && len(c.CursorKey) < 32 {
 		return checked{}, fmt.Errorf("cursor key must be at least 32 bytes (got %d)", len(c.CursorKey))
 	}
-	return checked{Config: c, proxies: set}, nil
+	var keys [][]byte
+	if strings.TrimSpace(c.IdentityKey) != "" {
+		if keys, err = identitysig.ParseKeys(c.IdentityKey); err != nil {
+			return checked{}, fmt.Errorf("identity key: %w", err)
+		}
+	}
+	return checked{Config: c, proxies: set, identityKeys: keys}, nil
 }

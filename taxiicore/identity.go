@@ -32,9 +32,11 @@ func (id identity) principals() []string {
 }
 
 // identify reads the identity headers, believing them only from a trusted
-// proxy. A request with no identity headers at all is anonymous; ok is false
-// when it carries identity headers that are not usable (or come from an
-// untrusted peer): those get 401, never anonymous access.
+// proxy and, when the core has identity keys, only with the gateway's
+// signature (assertion.go). A request with no identity headers at all is
+// anonymous; ok is false when it carries identity headers that are not
+// usable (or come from an untrusted peer): those get 401, never anonymous
+// access.
 func (s *Server) identify(r *http.Request) (identity, bool) {
 	if s.withoutIdentity(r) {
 		return anonymousIdentity, true
@@ -44,6 +46,9 @@ func (s *Server) identify(r *http.Request) (identity, bool) {
 	}
 	users := r.Header.Values(s.cfg.UserHeader)
 	if len(users) != 1 {
+		return identity{}, false
+	}
+	if !s.identityProven(r, users[0]) {
 		return identity{}, false
 	}
 	user := strings.TrimSpace(users[0])

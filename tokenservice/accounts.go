@@ -124,7 +124,8 @@ func CreateAccount(ctx context.Context, pool *pgxpool.Pool, username, passwordHa
 }
 
 // SetPasswordHash replaces an account's password hash and moves not_before
-// to now, so that tokens issued before the change can be told apart.
+// to now, which voids every token issued before (the revocation feed
+// carries it to the gateways).
 func SetPasswordHash(ctx context.Context, pool *pgxpool.Pool, username, passwordHash string) error {
 	if err := CheckPasswordHash(passwordHash); err != nil {
 		return err
@@ -134,7 +135,9 @@ func SetPasswordHash(ctx context.Context, pool *pgxpool.Pool, username, password
 		passwordHash)
 }
 
-// SetGroups replaces an account's groups; they reach tokens issued from then on.
+// SetGroups replaces an account's groups; they reach tokens issued from
+// then on, and a change voids the tokens issued before (they carry the old
+// groups).
 func SetGroups(ctx context.Context, pool *pgxpool.Pool, username string, groups []string) error {
 	groups, err := normalizeGroups(groups)
 	if err != nil {
@@ -145,8 +148,8 @@ func SetGroups(ctx context.Context, pool *pgxpool.Pool, username string, groups 
 }
 
 // SetDisabled disables or enables an account. Either moves not_before to
-// now. A disabled account gets no tokens; tokens it already holds stay
-// valid until they expire unless the verifier checks not_before.
+// now. A disabled account gets no tokens, and the tokens it holds are
+// voided (the revocation feed carries it to the gateways).
 func SetDisabled(ctx context.Context, pool *pgxpool.Pool, username string, disabled bool) error {
 	verb := "enabling"
 	if disabled {
@@ -157,7 +160,7 @@ func SetDisabled(ctx context.Context, pool *pgxpool.Pool, username string, disab
 		disabled)
 }
 
-// DeleteAccount removes an account.
+// DeleteAccount removes an account and voids its tokens.
 func DeleteAccount(ctx context.Context, pool *pgxpool.Pool, username string) error {
 	return updateAccount(ctx, pool, "deleting", username, `DELETE FROM token_accounts WHERE username = $1 AND $2::boolean`, true)
 }
@@ -197,13 +200,14 @@ type storedAccount struct {
 	groups    []string
 	disabled  bool
 	notBefore time.Time
+	version   int64 // goes into the token's account_version claim
 }
 
 // lookupAccount returns the account, or ok false when there is none.
 func lookupAccount(ctx context.Context, pool *pgxpool.Pool, username string) (storedAccount, bool, error) {
 	var a storedAccount
-	err := pool.QueryRow(ctx, `SELECT password_hash, groups, disabled, not_before FROM token_accounts WHERE username = $1`,
-		username).Scan(&a.hash, &a.groups, &a.disabled, &a.notBefore)
+	err := pool.QueryRow(ctx, `SELECT password_hash, groups, disabled, not_before, version FROM token_accounts WHERE username = $1`,
+		username).Scan(&a.hash, &a.groups, &a.disabled, &a.notBefore, &a.version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
 	}

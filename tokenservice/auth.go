@@ -121,9 +121,12 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 	keys := newLimitKeys(client, creds.username)
 	log := s.logger.With("client", client.String())
 
-	limited, scope, retry, err := s.limiter.check(ctx, keys)
+	// Counted before any hashing, atomically in Postgres: a burst of
+	// parallel guesses gets exactly the limit through, however many
+	// replicas and hash slots there are. A success gives its count back.
+	limited, scope, retry, err := s.limiter.attempt(ctx, keys)
 	if err != nil {
-		s.unavailable(w, "checking rate limits", err)
+		s.unavailable(w, "counting the login attempt", err)
 		return
 	}
 	if limited {
@@ -142,6 +145,9 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 	release, ok := s.acquireHashSlot(ctx)
 	if !ok {
 		s.metrics.hashBusy.Inc()
+		if err := s.limiter.release(context.WithoutCancel(ctx), keys); err != nil {
+			log.Error("returning a login attempt", "error", err)
+		}
 		log.Warn("login refused: every password hash slot busy")
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "busy", "too many logins at once; retry in a second")
@@ -159,9 +165,6 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 		} else {
 			log.Warn("login refused", "reason", reason, "username", creds.username)
 		}
-		if err := s.limiter.fail(ctx, keys); err != nil {
-			log.Error("counting a failed login", "error", err)
-		}
 		// One body for every reason, so the answer does not tell whether
 		// the account exists.
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong username or password")
@@ -170,7 +173,7 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 	if err := s.limiter.succeed(ctx, keys); err != nil {
 		log.Error("clearing a failed-login count", "error", err)
 	}
-	token, jti, err := s.issue(ctx, creds.username, acct.groups)
+	token, jti, err := s.issue(ctx, creds.username, acct.groups, acct.version)
 	if err != nil {
 		s.unavailable(w, "signing a token", err)
 		return
@@ -262,9 +265,10 @@ func (s *Server) acquireHashSlot(ctx context.Context) (release func(), ok bool) 
 	}
 }
 
-// issue signs a token for username and returns it with its jti.
-func (s *Server) issue(ctx context.Context, username string, groups []string) (string, string, error) {
-	c, err := newClaims(s.cfg, username, groups, time.Now())
+// issue signs a token for username at account version and returns it with
+// its jti.
+func (s *Server) issue(ctx context.Context, username string, groups []string, version int64) (string, string, error) {
+	c, err := newClaims(s.cfg, username, groups, version, time.Now())
 	if err != nil {
 		return "", "", err
 	}

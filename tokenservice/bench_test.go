@@ -23,7 +23,7 @@ func BenchmarkSignHS256(b *testing.B) {
 func benchmarkSign(b *testing.B, sg signer) {
 	cfg := DefaultConfig()
 	for b.Loop() {
-		c, err := newClaims(cfg, "alice", []string{"analysts", "admins"}, time.Now())
+		c, err := newClaims(cfg, "alice", []string{"analysts", "admins"}, 1, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,13 +6,14 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/taxiway/taxiway/internal/tokenclaims"
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 )
 
 // Signing algorithms the service can issue tokens with.
 const (
-	AlgEdDSA = "EdDSA"
-	AlgHS256 = "HS256"
+	AlgEdDSA = tokenclaims.AlgEdDSA
+	AlgHS256 = tokenclaims.AlgHS256
 )
 
 // MaxTTL bounds token lifetimes: a stolen Bearer token stays valid until
@@ -90,8 +91,8 @@ type RateLimit struct {
 // starts from.
 func DefaultConfig() Config {
 	return Config{
-		Issuer:         "taxiway",
-		Audience:       "taxii",
+		Issuer:         tokenclaims.DefaultIssuer,
+		Audience:       tokenclaims.DefaultAudience,
 		TTL:            time.Hour,
 		Algorithm:      AlgEdDSA,
 		PasswordHash:   DefaultArgon2Params(),

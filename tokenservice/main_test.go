@@ -61,7 +61,10 @@ func startService(t *testing.T, pool *pgxpool.Pool, adjust func(*Config)) *testS
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	srv, err := New(context.Background(), pool, cfg, logger)
+	// The revocation feed's goroutines stop before the database goes.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := New(ctx, pool, cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,10 @@
 // failed-login counters all live in Postgres, so replicas share everything
 // and hold nothing another replica would need.
 //
-// Bearer tokens cannot be recalled: a password change or a disable moves the
-// account's not_before and stops new tokens at once, but a token already
-// issued stays valid until its exp unless the verifier checks revocation.
-// Keep TTL short for that reason.
+// Tokens can be recalled: account changes (disable, delete, password,
+// groups) and admin revocations are appended to a revocation feed in
+// Postgres, which every gateway follows with a long poll on
+// GET /internal/revocations (see revocation.go).
 package tokenservice
 
 import (
@@ -40,11 +40,13 @@ type Server struct {
 	// takes as long as a wrong password's.
 	dummyHash string
 	metrics   *metrics
+	feed      *revocationFeed
 }
 
 // New checks cfg, makes sure the schema is current and a signing key
 // exists (creating the first one if needed), and returns a Server. It
-// refuses an unsafe or incomplete configuration.
+// refuses an unsafe or incomplete configuration. The revocation feed
+// follows Postgres' notifications until ctx ends.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Server, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -92,17 +94,21 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	s.feed = newRevocationFeed(pool, logger)
+	go s.feed.run(ctx)
 	return s, nil
 }
 
-// Handler serves POST /management/auth and the JWKS at
+// Handler serves POST /management/auth, the JWKS at
 // /.well-known/jwks.json and /management/jwks.json (for a gateway that
-// routes only /management/* here).
+// routes only /management/* here), and the gateways' revocation feed at
+// /internal/revocations, which the gateway does not route to clients.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/management/auth", s.serveAuth)
 	mux.HandleFunc("/.well-known/jwks.json", s.serveJWKS)
 	mux.HandleFunc("/management/jwks.json", s.serveJWKS)
+	mux.HandleFunc("/internal/revocations", s.serveRevocations)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "the token service serves POST /management/auth and GET /.well-known/jwks.json")
 	})

@@ -131,8 +131,9 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSta
 				report.Unchanged = append(report.Unchanged, name)
 				continue
 			}
-			// A new password or a change of the disabled flag voids older
-			// tokens (not_before); a change of groups alone does not.
+			// A new password moves not_before; that, a change of the
+			// disabled flag or of the groups voids older tokens (the
+			// token_accounts trigger publishes the revocation).
 			voids := cur.hash != hash || cur.disabled != w.spec.Disabled
 			if _, err := tx.Exec(ctx, `UPDATE token_accounts SET password_hash = $2, groups = $3, disabled = $4,
 					not_before = CASE WHEN $5 THEN clock_timestamp() ELSE not_before END, updated_at = clock_timestamp()

@@ -37,18 +37,33 @@ func runCore(ctx context.Context, args []string) error {
 	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
 	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
 	retention := fs.String("status-retention", envOr("TAXIWAY_STATUS_RETENTION", def.StatusRetention.String()), "how long Add Objects statuses stay readable; 0 keeps them forever (env TAXIWAY_STATUS_RETENTION)")
+	identityKeyFile := fs.String("identity-key-file", envOr("TAXIWAY_IDENTITY_KEY_FILE", ""),
+		"file with the key(s) shared with the gateway; identity headers then need the gateway's signature. "+
+			"Or put the key itself in env TAXIWAY_IDENTITY_KEY (env TAXIWAY_IDENTITY_KEY_FILE)")
 	doMigrate := migrateFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	identityKey := os.Getenv("TAXIWAY_IDENTITY_KEY")
+	if *identityKeyFile != "" {
+		if identityKey != "" {
+			return fmt.Errorf("set TAXIWAY_IDENTITY_KEY or -identity-key-file, not both")
+		}
+		b, err := readSecretFile(*identityKeyFile, logger)
+		if err != nil {
+			return fmt.Errorf("-identity-key-file: %w", err)
+		}
+		identityKey = string(b)
 	}
 	pageSize, err := strconv.Atoi(*maxPage)
 	if err != nil {
 		return fmt.Errorf("-max-page-size %q is not an integer", *maxPage)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := taxiicore.Config{
 		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
 		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
+		IdentityKey: identityKey,
 	}
 	if cfg.StatusRetention, err = time.ParseDuration(*retention); err != nil {
 		return fmt.Errorf("-status-retention %q is not a duration (e.g. 168h)", *retention)
@@ -77,7 +92,11 @@ func runCore(ctx context.Context, args []string) error {
 
 	return serve(ctx, logger, func(addrs []string) {
 		logger.Info("taxiicore listening", "api", "http://"+addrs[0], "ops", "http://"+addrs[1],
-			"trusted_proxies", *proxies, "max_page_size", pageSize, "read_pool", *readURL != "")
+			"trusted_proxies", *proxies, "max_page_size", pageSize, "identity_signature_required", identityKey != "", "read_pool", *readURL != "")
+		if identityKey == "" {
+			logger.Warn("no identity key: identity headers are believed from any trusted proxy without a gateway signature; " +
+				"set TAXIWAY_IDENTITY_KEY (shared with the gateway) to require one")
+		}
 	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
 }
 

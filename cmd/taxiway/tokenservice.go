@@ -30,6 +30,7 @@ func tokenCommands() []command {
 		{name: "tokenservice", summary: "serve POST /management/auth and the JWKS (the token service)", run: runTokenService},
 		{name: "account", summary: "create, passwd, groups, disable, enable, delete, list or hash accounts", run: runAccount},
 		{name: "key", summary: "rotate the token signing key", run: runKey},
+		{name: "token", summary: "revoke one token (jti) or every token of an account", run: runToken},
 	}
 }
 
@@ -149,9 +150,9 @@ func readKEK(path string, logger *slog.Logger) ([]byte, error) {
 const accountUsage = `usage: taxiway account <action> [flags] ...
   create [-groups g1,g2] USERNAME   new account; password from a prompt or stdin
   passwd USERNAME                   set the password (prompt or stdin); voids older tokens
-  groups USERNAME g1,g2             set the groups ("" for none)
-  disable USERNAME | enable USERNAME
-  delete USERNAME
+  groups USERNAME g1,g2             set the groups ("" for none); voids older tokens
+  disable USERNAME | enable USERNAME  disable voids the account's tokens
+  delete USERNAME                   voids the account's tokens
   list
   hash                              read a password on stdin, print its hash for the sync YAML
 Flags: -database-url (env TAXIWAY_DATABASE_URL), -argon2 (env TAXIWAY_TOKEN_ARGON2).
@@ -330,5 +331,60 @@ func runKey(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("new signing key %s; running token services use it within their key refresh (30s); "+
 		"the previous public key stays in the JWKS until its tokens expire\n", kid)
+	return nil
+}
+
+const tokenUsage = `usage: taxiway token revoke [-database-url URL] (-user USERNAME | -jti ID [-until TIME])
+  -user USERNAME   void every token issued to the account so far (it may log in again)
+  -jti ID          void the one token with this id (the token service logs it at issue)
+  -until TIME      RFC 3339 time after which the jti entry may be forgotten (the
+                   token's exp); default: the longest token lifetime from now
+Gateways that follow the revocation feed refuse the tokens within about a second.`
+
+func runToken(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "revoke" {
+		fmt.Fprintln(os.Stderr, tokenUsage)
+		return errors.New("unknown or missing action (want revoke)")
+	}
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), tokenUsage) }
+	dbURL := databaseFlag(fs)
+	user := fs.String("user", "", "void every token of this account")
+	jti := fs.String("jti", "", "void the token with this id")
+	until := fs.String("until", "", "RFC 3339 time when the jti entry may be forgotten (the token's exp)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || (*user == "") == (*jti == "") {
+		fmt.Fprintln(os.Stderr, tokenUsage)
+		return errors.New("give exactly one of -user and -jti")
+	}
+	keep := time.Now().Add(tokenservice.RevokedTokenKeep)
+	if *until != "" {
+		if *jti == "" {
+			return errors.New("-until goes with -jti")
+		}
+		t, err := time.Parse(time.RFC3339, *until)
+		if err != nil {
+			return fmt.Errorf("-until %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", *until)
+		}
+		keep = t.Add(2 * time.Minute) // past any verifier's leeway
+	}
+	pool, err := openPool(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *user != "" {
+		if err := tokenservice.RevokeAccountTokens(ctx, pool, *user); err != nil {
+			return err
+		}
+		fmt.Printf("revoked every token of %s issued so far\n", *user)
+		return nil
+	}
+	if err := tokenservice.RevokeToken(ctx, pool, *jti, keep); err != nil {
+		return err
+	}
+	fmt.Printf("revoked token %s\n", *jti)
 	return nil
 }

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,9 @@ type Cluster struct {
 	bouncers []*pgcluster.Bouncer // [primary, standby] when PgBouncer
 	mu       sync.Mutex           // guards services
 	services map[string]*service
+	// identityKey is shared by the gateways and the cores (a fresh random
+	// one per start), as in the single stack.
+	identityKey string
 }
 
 // Instance names replica n (from 1) of a service: "core-2".
@@ -146,7 +150,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
 	}
-	c = &Cluster{cfg: cfg, services: map[string]*service{}}
+	c = &Cluster{cfg: cfg, services: map[string]*service{}, identityKey: rand.Text() + rand.Text()}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -308,6 +312,7 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 		// Caddy keeps its state per instance under the data folder.
 		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", instance, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", instance, "config"),
+		"TAXIWAY_IDENTITY_KEY="+c.identityKey,
 	)
 	if cfg.TokenTTL > 0 {
 		env = append(env, "TAXIWAY_TOKEN_TTL="+strconv.Itoa(cfg.TokenTTL))

@@ -7,6 +7,7 @@ package localstack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +84,12 @@ type Stack struct {
 	cfg      Config
 	cluster  *pgcluster.Cluster
 	services map[string]*service
+	// identityKey is shared by the gateways and the core (a fresh random
+	// one per start): the core refuses identity headers without the
+	// gateway's signature, so no other local process can claim a user.
+	identityKey string
+	// extraGateways are the ports of gateways started by StartGateway.
+	extraGateways map[string][2]int
 }
 
 type service struct {
@@ -111,7 +118,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
 	}
 
-	st = &Stack{cfg: cfg, services: map[string]*service{}}
+	st = &Stack{cfg: cfg, services: map[string]*service{}, extraGateways: map[string][2]int{},
+		identityKey: rand.Text() + rand.Text()}
 	defer func() {
 		if err != nil {
 			_ = st.Stop()
@@ -214,6 +222,7 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		// Caddy keeps its state (autosaved config, local CA) under the checkout.
 		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", "config"),
+		"TAXIWAY_IDENTITY_KEY="+st.identityKey,
 	)
 	if cfg.TokenTTL > 0 {
 		env = append(env, "TAXIWAY_TOKEN_TTL="+strconv.Itoa(cfg.TokenTTL))
@@ -233,12 +242,41 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
 		// Without credentials the gateway answers 401: it is up and routing.
 		ready = httpReady("http://"+addr(cfg.GatewayPort)+"/taxii2/", http.StatusUnauthorized)
+	default:
+		ports, ok := st.extraGateways[name]
+		if !ok {
+			return nil, nil
+		}
+		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
+		env = append(env,
+			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(ports[0]),
+			"TAXIWAY_GATEWAY_ADMIN="+addr(ports[1]),
+			"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, name, "data"),
+			"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, name, "config"))
+		ready = httpReady("http://"+addr(ports[0])+"/taxii2/", http.StatusUnauthorized)
 	}
 	cmd.Env = env
 	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
 	// then stops the services in order. Pdeathsig covers a crash of ours.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	return cmd, ready
+}
+
+// StartGateway starts another gateway process named name (a replica, as
+// behind a load balancer) on port, with its admin endpoint on adminPort,
+// and waits until it is ready. Stop stops it with the rest.
+func (st *Stack) StartGateway(ctx context.Context, name string, port, adminPort int) error {
+	switch name {
+	case TokenService, Core, Gateway:
+		return fmt.Errorf("%s names a service of the stack", name)
+	}
+	st.extraGateways[name] = [2]int{port, adminPort}
+	return st.StartService(ctx, name)
+}
+
+// GatewayURLOf is the address of the gateway started as name.
+func (st *Stack) GatewayURLOf(name string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(st.extraGateways[name][0])
 }
 
 // StartService starts one service and waits until it is ready.
@@ -339,10 +377,14 @@ func (s *service) exited() bool {
 	}
 }
 
-// Stop stops the gateway first (no new requests), then the services, then Postgres.
+// Stop stops the gateways first (no new requests), then the services, then Postgres.
 func (st *Stack) Stop() error {
 	var errs []error
-	for _, name := range []string{Gateway, Core, TokenService} {
+	names := []string{}
+	for name := range st.extraGateways {
+		names = append(names, name)
+	}
+	for _, name := range append(names, Gateway, Core, TokenService) {
 		errs = append(errs, st.StopService(name))
 	}
 	if st.cluster != nil {
