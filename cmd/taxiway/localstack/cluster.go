@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/taxiway/taxiway/internal/pgcluster"
 )
@@ -354,7 +355,14 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 			"TAXIWAY_CORE_HEALTH_PORT="+strconv.Itoa(cfg.CoreOpsPort),
 			"TAXIWAY_TOKEN_UPSTREAMS="+pool(TokenService, cfg.TokenPort),
 			"TAXIWAY_TOKEN_HEALTH_PORT="+strconv.Itoa(cfg.TokenOpsPort))
-		ready = httpReady(c.GatewayURL(n)+"/taxii2/", http.StatusUnauthorized)
+		routing := httpReady(c.GatewayURL(n)+"/taxii2/", http.StatusUnauthorized)
+		authReady := gatewayAuthReady(c.OpsURL(svc, n) + "/metrics")
+		ready = func(ctx context.Context) error {
+			if err := routing(ctx); err != nil {
+				return err
+			}
+			return authReady(ctx)
+		}
 	}
 	cmd.Env = append(env, cfg.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -515,4 +523,38 @@ func clusterPortsFree(cfg ClusterConfig) error {
 		l.Close()
 	}
 	return nil
+}
+
+// gatewayAuthReady checks, from a gateway's metrics, that taxii_auth has its
+// revocation state and (when it uses one) its JWKS: until then it answers
+// credentials with 503. Its first fetches go through the gateway's own
+// token pool listener, which only listens once the gateway has started, so
+// they succeed a retry or two later than the gateway answers.
+func gatewayAuthReady(metricsURL string) func(context.Context) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+		if err != nil {
+			return err
+		}
+		// Caddy's admin endpoint answers only to the Host names it trusts.
+		req.Host = "localhost:" + req.URL.Port()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		m := string(b)
+		if !strings.Contains(m, `taxiway_gateway_revocation_polls_total{result="ok"}`) {
+			return errors.New("the gateway has not read the revocation feed yet")
+		}
+		if strings.Contains(m, "taxiway_gateway_jwks_refreshes_total") && !strings.Contains(m, `taxiway_gateway_jwks_refreshes_total{result="ok"}`) {
+			return errors.New("the gateway has no JWKS yet")
+		}
+		return nil
+	}
 }
