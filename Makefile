@@ -35,7 +35,7 @@ test-pgbouncer: tools
 
 ## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
 ## fail over to the standby, under load through the clustered stack; and the clustered stack
-## through pgbouncer (about 70 s; part of `make test`)
+## through pgbouncer (about 100 s; part of `make test`)
 test-faults: tools build
 	TAXIWAY_TEST_TAXIWAY_BIN=$(CURDIR)/$(BIN)/taxiway TAXIWAY_TEST_GATEWAY_BIN=$(CURDIR)/$(BIN)/gateway \
 		$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer" -v ./e2e/cluster

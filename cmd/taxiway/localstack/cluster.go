@@ -327,7 +327,7 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 			"TAXIWAY_FRONT_SITE=:"+strconv.Itoa(cfg.FrontPort),
 			"TAXIWAY_FRONT_BIND=127.0.0.1",
 			"TAXIWAY_GATEWAY_UPSTREAMS="+pool(Gateway, cfg.GatewayPort),
-			"TAXIWAY_GATEWAY_PORT="+strconv.Itoa(cfg.GatewayPort))
+			"TAXIWAY_GATEWAY_ADMIN_PORT="+strconv.Itoa(cfg.GatewayAdminPort))
 		ready = httpReady(c.FrontURL()+"/taxii2/", http.StatusUnauthorized)
 	case svc == TokenService:
 		cmd = exec.Command(cfg.TaxiwayBin, "tokenservice")
