@@ -18,10 +18,10 @@ import (
 )
 
 // tokenTTL is short so that a test can watch a token expire; gatewayLeeway
-// is the most clock leeway the gateway module allows past exp.
+// is the clock leeway the stack's gateways get, short for the same reason.
 const (
 	tokenTTL      = 4
-	gatewayLeeway = 60 * time.Second
+	gatewayLeeway = 2 * time.Second
 )
 
 // The stack is shared by every test of this binary: starting it costs
@@ -75,7 +75,7 @@ func run(m *testing.M) (int, error) {
 	cfg.TokenTTL = tokenTTL
 	// Public collections: requests without credentials pass the gateway as
 	// anonymous; the core still answers 401 wherever nothing is public.
-	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on")
+	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
 	taxiwayBin = cfg.TaxiwayBin
 	corePort = cfg.CorePort
 	if testing.Verbose() {
