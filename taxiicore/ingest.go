@@ -29,7 +29,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, rt route, id
 		return
 	}
 	if !taxiiContentType(r.Header.Get("Content-Type")) {
-		taxiierror.Write(w, http.StatusUnsupportedMediaType, "", "send Content-Type: "+taxiierror.MediaType)
+		taxiierror.Write(w, http.StatusUnsupportedMediaType, "", "send Content-Type: "+taxiierror.MediaType+" (in UTF-8)")
 		return
 	}
 	tooLarge := func() {
