@@ -35,6 +35,7 @@ func runCore(ctx context.Context, args []string) error {
 	groupsHeader := fs.String("groups-header", envOr("TAXIWAY_GROUPS_HEADER", def.GroupsHeader), "identity header with comma-separated groups (env TAXIWAY_GROUPS_HEADER)")
 	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
 	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
+	maxPageBytes := fs.String("max-page-bytes", envOr("TAXIWAY_MAX_PAGE_BYTES", strconv.FormatInt(def.MaxPageBytes, 10)), "most bytes of objects per page, past its first object (env TAXIWAY_MAX_PAGE_BYTES)")
 	retention := fs.String("status-retention", envOr("TAXIWAY_STATUS_RETENTION", def.StatusRetention.String()), "how long Add Objects statuses stay readable; 0 keeps them forever (env TAXIWAY_STATUS_RETENTION)")
 	doMigrate := migrateFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -44,10 +45,14 @@ func runCore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("-max-page-size %q is not an integer", *maxPage)
 	}
+	pageBytes, err := strconv.ParseInt(*maxPageBytes, 10, 64)
+	if err != nil {
+		return fmt.Errorf("-max-page-bytes %q is not an integer", *maxPageBytes)
+	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := taxiicore.Config{
 		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
-		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
+		AdminGroup: *adminGroup, MaxPageSize: pageSize, MaxPageBytes: pageBytes, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
 	}
 	if cfg.StatusRetention, err = time.ParseDuration(*retention); err != nil {
 		return fmt.Errorf("-status-retention %q is not a duration (e.g. 168h)", *retention)
@@ -68,7 +73,7 @@ func runCore(ctx context.Context, args []string) error {
 
 	return serve(ctx, logger, func(addrs []string) {
 		logger.Info("taxiicore listening", "api", "http://"+addrs[0], "ops", "http://"+addrs[1],
-			"trusted_proxies", *proxies, "max_page_size", pageSize)
+			"trusted_proxies", *proxies, "max_page_size", pageSize, "max_page_bytes", pageBytes)
 	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
 }
 
