@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run test build vet fmt-check bench tools
+.PHONY: run test build vet fmt-check bench tools fuzz
 
 ## run: the whole stack locally on http://localhost:9000 (Ctrl-C stops it)
 run: tools build
@@ -30,3 +30,8 @@ tools:
 bench: build
 	@bash scripts/ensure-tools.sh --bench
 	bash scripts/bench.sh
+
+## fuzz: every native fuzz target for FUZZTIME each (default 30s; e.g. make fuzz FUZZTIME=5m)
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
