@@ -156,3 +156,26 @@ func TestNegotiationParsing(t *testing.T) {
 	}
 	f.expect(req{method: http.MethodPost, path: objectsPath(colRW), contentType: taxiierror.MediaType + "; charset=UTF-8", body: body}, http.StatusAccepted)
 }
+
+// Hostile values that the status echoes (ids, versions) cannot break it:
+// the envelope gets 202, and the status is stored and readable.
+func TestStatusEchoesHostileValues(t *testing.T) {
+	f := newFixture(t, nil)
+	body := `{"objects":[` + strings.Join([]string{
+		`{"type":"indicator","id":"indicator--\u0000","created":"2020-01-01T00:00:00Z"}`,
+		`{"type":"\u0000","id":"\u0000--\u0000","created":"2020-01-01T00:00:00Z"}`,
+		`{"type":"indicator","id":"indicator--\ud800","created":"2020-01-01T00:00:00Z"}`,
+		`{"type":"indicator","id":"` + newID("indicator") + `","created":"2020-01-01T00:00:00\u0000Z"}`,
+		`{"type":"indicator","id":"` + strings.Repeat("a", 20000) + `","created":"2020-01-01T00:00:00Z"}`,
+		`{"type":"indicator","id":"indicator--` + strings.Repeat("\\\"", 1000) + `"}`,
+	}, ",") + `]}`
+	res := f.expect(req{method: http.MethodPost, path: objectsPath(colRW), body: body}, http.StatusAccepted)
+	st := res.json(t)
+	if st["failure_count"] != 6.0 {
+		t.Fatalf("status %s", res.body)
+	}
+	got := f.expect(req{path: "/api1/status/" + st["id"].(string) + "/"}, http.StatusOK)
+	if !bytes.Equal(got.body, res.body) {
+		t.Fatalf("stored status differs:\n%s\n%s", got.body, res.body)
+	}
+}
