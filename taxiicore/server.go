@@ -296,6 +296,11 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, doing str
 		return
 	}
 	s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)
+	if dbUnavailable(err) {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		taxiierror.Write(w, http.StatusServiceUnavailable, "", "the database is unavailable while "+doing+"; try again shortly")
+		return
+	}
 	taxiierror.Write(w, http.StatusInternalServerError, "", "internal error while "+doing+"; the request id is in error_id")
 }
 
