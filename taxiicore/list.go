@@ -62,8 +62,13 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 	default:
 		columns = "date_added, object"
 	}
+	// Size accounting only where a full page could exceed the byte cap.
+	capped := (rt.ep == epObjects || rt.ep == epObject) && int64(f.limit+1)*col.MaxObjectSize > s.cfg.MaxPageBytes
+	if capped {
+		columns += ", object_size"
+	}
 	sql, args := q.sql(columns, f.limit+1)
-	if rt.ep == epObjects || rt.ep == epObject {
+	if capped {
 		args = append(args, s.cfg.MaxPageBytes)
 		sql = byteCappedSQL(sql, "$"+strconv.Itoa(len(args)))
 	}

@@ -13,19 +13,21 @@ import (
 // plus one object in memory, however large the collection's objects are.
 // The page keeps its first object whatever its size, then further objects
 // while their total stays within the cap; a page cut short says more: true
-// with a next, like one cut by limit.
+// with a next, like one cut by limit. Collections whose largest object
+// (max_object_size, kept on write) times the page's row count fits in the
+// cap, which is every collection of ordinary STIX objects, skip the size
+// accounting in SQL: no page there can reach the cap.
 
-// byteCappedSQL wraps a page query (columns date_added, object; ordered by
-// date_added) so that Postgres sends only the rows the cap can keep plus at
-// most one: each row carries the size of the rows before it, from the
-// stored length (octet_length of a toasted value reads no data), and rows
-// starting past the cap are not sent. The first two rows always are, so
-// that a lone object over the cap still shows whether more follow.
+// byteCappedSQL wraps a page query (columns date_added, object,
+// object_size; ordered by date_added) so that Postgres sends only the rows
+// the cap can keep plus at most one: each row knows the size of the rows
+// before it from the stored object_size (no object is read to learn it),
+// and rows starting past the cap are not sent. The first two rows always
+// are, so that a lone object over the cap still shows whether more follow.
 func byteCappedSQL(inner, capParam string) string {
 	return `SELECT date_added, object FROM (
-	SELECT date_added, object, row_number() OVER w AS rn,
-		sum(octet_length(object::text)) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-	FROM (` + inner + `) p WINDOW w AS (ORDER BY date_added)) s
+	SELECT date_added, object, row_number() OVER w AS rn, sum(object_size) OVER w - object_size AS before
+	FROM (` + inner + `) p WINDOW w AS (ORDER BY date_added ROWS UNBOUNDED PRECEDING)) s
 WHERE rn <= 2 OR before <= ` + capParam + ` ORDER BY date_added`
 }
 

@@ -5,3 +5,18 @@
 -- No query reads inside the object: what filters and indexes need is in
 -- columns. Rows stored before this migration keep jsonb's normalised text.
 ALTER TABLE taxii_objects ALTER COLUMN object TYPE json USING object::text::json;
+
+-- The object's length in bytes, so that a page can be cut by size (the
+-- page byte cap) without reading the objects it leaves out: octet_length
+-- of json goes through its text form and would detoast every one.
+ALTER TABLE taxii_objects ADD COLUMN object_size integer;
+UPDATE taxii_objects SET object_size = octet_length(object::text);
+ALTER TABLE taxii_objects ALTER COLUMN object_size SET NOT NULL;
+
+-- The largest object_size a collection ever held (kept on write, never
+-- lowered): a listing whose limit times this fits in the page byte cap
+-- needs no size accounting at all, which is every collection of ordinary
+-- STIX objects.
+ALTER TABLE taxii_collections ADD COLUMN max_object_size integer NOT NULL DEFAULT 0;
+UPDATE taxii_collections c SET max_object_size = coalesce(
+    (SELECT max(object_size) FROM taxii_objects o WHERE o.collection_id = c.id), 0);
