@@ -8,10 +8,12 @@ ALTER TABLE taxii_objects ALTER COLUMN object TYPE json USING object::text::json
 
 -- The object's length in bytes, so that a page can be cut by size (the
 -- page byte cap) without reading the objects it leaves out: octet_length
--- of json goes through its text form and would detoast every one.
-ALTER TABLE taxii_objects ADD COLUMN object_size integer;
+-- of json goes through its text form and would detoast every one. The
+-- default keeps cores of the previous release inserting during a rolling
+-- upgrade; their rows only cost the cap's SQL some precision (the core
+-- still cuts the page exactly).
+ALTER TABLE taxii_objects ADD COLUMN object_size integer NOT NULL DEFAULT 0;
 UPDATE taxii_objects SET object_size = octet_length(object::text);
-ALTER TABLE taxii_objects ALTER COLUMN object_size SET NOT NULL;
 
 -- The largest object_size a collection ever held (kept on write, never
 -- lowered): a listing whose limit times this fits in the page byte cap
