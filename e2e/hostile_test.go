@@ -155,3 +155,48 @@ func TestGatewayHostilePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayFaithfulObjectsAndLimits: through the whole stack, an object
+// comes back byte for byte as posted, an object over a limit fails alone
+// with the limit named, and negotiation refuses what it must.
+func TestGatewayFaithfulObjectsAndLimits(t *testing.T) {
+	token := login(t, "test", "test")
+	send := func(method, path, accept, contentType, body string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, stack.GatewayURL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", accept)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		res, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	id := "indicator--" + uuid4()
+	faithful := `{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"2026-01-01T00:00:00.1Z",` +
+		`"z":1,"a":[1.50,1E2,-0.0,123456789012345678901234567890],"x_tiny":1e-16384, "x_s":"caf\u00e9"}`
+	tooBig := `{"type":"indicator","spec_version":"2.1","id":"indicator--` + uuid4() + `","created":"2026-01-01T00:00:00Z","x":1e131073}`
+	tooDeep := `{"type":"indicator","spec_version":"2.1","id":"indicator--` + uuid4() + `","created":"2026-01-01T00:00:00Z","x":` +
+		strings.Repeat("[", 3000) + strings.Repeat("]", 3000) + `}`
+	res, b := send("POST", demoObjects, taxiiType, taxiiType, `{"objects":[`+faithful+","+tooBig+","+tooDeep+`]}`)
+	if res.StatusCode != http.StatusAccepted || !strings.Contains(string(b), `"success_count":1`) ||
+		!strings.Contains(string(b), "outside the range of a 64-bit float") || !strings.Contains(string(b), "deeper than 100 levels") {
+		t.Fatalf("add objects: %d %s", res.StatusCode, b)
+	}
+	res, b = send("GET", demoObjects+id+"/", taxiiType, "", "")
+	if res.StatusCode != http.StatusOK || string(b) != `{"more":false,"objects":[`+faithful+`]}` {
+		t.Fatalf("stored object altered: %d %s", res.StatusCode, b)
+	}
+	res, b = send("GET", "/taxii2/", `application/taxii+json;foo="a,b";version=2.0`, "", "")
+	checkTAXIIError(t, "Accept with a quoted comma", res, b, http.StatusNotAcceptable)
+	res, b = send("POST", demoObjects, taxiiType, taxiiType+";charset=latin1", `{"objects":[`+faithful+`]}`)
+	checkTAXIIError(t, "charset latin1", res, b, http.StatusUnsupportedMediaType)
+}
