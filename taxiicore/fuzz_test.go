@@ -87,44 +87,44 @@ func checkParseSTIX(t *testing.T, raw []byte) {
 		}
 		return
 	}
+	depth, badNumber, nul := 0, false, false
+	var walk func(v any, d int)
+	walk = func(v any, d int) {
+		switch v := v.(type) {
+		case map[string]any:
+			depth = max(depth, d)
+			for k, x := range v {
+				nul = nul || strings.ContainsRune(k, 0)
+				walk(x, d+1)
+			}
+		case []any:
+			depth = max(depth, d)
+			for _, x := range v {
+				walk(x, d+1)
+			}
+		case json.Number:
+			f, ferr := strconv.ParseFloat(string(v), 64)
+			badNumber = badNumber || len(v) > maxNumberLength || ferr != nil && math.IsInf(f, 0)
+		case string:
+			nul = nul || strings.ContainsRune(v, 0)
+		}
+	}
+	walk(m, 1)
 	if err != nil {
+		// A limit refusal must be true of the decoded object.
+		msg := err.Error()
+		if strings.Contains(msg, "nests deeper") && depth <= maxNestingDepth ||
+			strings.Contains(msg, "number") && !badNumber && !strings.Contains(msg, "nests") {
+			t.Fatalf("refused %q (%v), depth %d, bad number %v", raw, err, depth, badNumber)
+		}
 		return
 	}
 	if m["id"] != o.id || m["type"] != o.typ {
 		t.Fatalf("id/type %q/%q, encoding/json %v/%v in %q", o.id, o.typ, m["id"], m["type"], raw)
 	}
-	if !utf8.Valid(raw) {
-		t.Fatalf("stored bytes that are not UTF-8: %q", raw)
+	if !utf8.Valid(raw) || depth > maxNestingDepth || badNumber || nul {
+		t.Fatalf("accepted %q: depth %d, bad number %v, NUL %v", raw, depth, badNumber, nul)
 	}
-	var walk func(v any, depth int)
-	walk = func(v any, depth int) {
-		switch v := v.(type) {
-		case map[string]any:
-			if depth > maxNestingDepth {
-				t.Fatalf("accepted depth %d: %q", depth, raw)
-			}
-			for _, x := range v {
-				walk(x, depth+1)
-			}
-		case []any:
-			if depth > maxNestingDepth {
-				t.Fatalf("accepted depth %d: %q", depth, raw)
-			}
-			for _, x := range v {
-				walk(x, depth+1)
-			}
-		case json.Number:
-			f, ferr := strconv.ParseFloat(string(v), 64)
-			if len(v) > maxNumberLength || ferr != nil && math.IsInf(f, 0) {
-				t.Fatalf("accepted number %s", v)
-			}
-		case string:
-			if strings.ContainsRune(v, 0) {
-				t.Fatalf("accepted NUL in %q", raw)
-			}
-		}
-	}
-	walk(m, 1)
 }
 
 // FuzzScanners: on bytes nobody validated, the member and element scanners
