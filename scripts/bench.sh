@@ -4,6 +4,9 @@
 # same time. Prints Markdown; BENCHMARKS.md records a run and how to read it.
 #   BENCH_OBJECTS   objects loaded into the core's collection (default 1000000)
 #   BENCH_DURATION  seconds per load run against the gateway (default 10)
+#   BENCH_LARGE_OBJECTS  1 MiB objects for the page byte cap run: 16 readers,
+#                   capped and uncapped core (default 48; 0 skips it; the
+#                   uncapped run peaks near 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +35,4 @@ echo
 
 echo "## Core on ${BENCH_OBJECTS:-1000000} objects"
 echo
-go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}"
+go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}" -large-objects "${BENCH_LARGE_OBJECTS:-48}"
