@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,7 +64,7 @@ func run(m *testing.M) (int, error) {
 	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
 		return 1, err
 	}
-	ports, err := freePorts(6)
+	ports, err := localstack.FreePorts(6)
 	if err != nil {
 		return 1, err
 	}
@@ -100,24 +99,4 @@ func run(m *testing.M) (int, error) {
 		return code, fmt.Errorf("stopping the stack: %w", err)
 	}
 	return code, nil
-}
-
-// freePorts asks the kernel for n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
