@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 # deploy/, whose compose-file tests need compose-go.
 MODULES := . deploy
 
-.PHONY: run cluster test test-pgbouncer test-faults soak build vet fmt-check tidy-check staticcheck bench tools
+.PHONY: run cluster test test-pgbouncer test-faults soak build vet fmt-check tidy-check staticcheck bench tools fuzz
 
 ## run: the whole stack locally on http://localhost:9000 (Ctrl-C stops it)
 run: tools build
@@ -76,3 +76,8 @@ tools:
 bench: build
 	@bash scripts/ensure-tools.sh --bench
 	bash scripts/bench.sh
+
+## fuzz: every native fuzz target for FUZZTIME each (default 30s; e.g. make fuzz FUZZTIME=5m)
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh

@@ -74,8 +74,10 @@ func main() {
 	bin := filepath.Join(dir, "caddy")
 	run("go", "build", "-o", bin, ".")
 	out := run(bin, "list-modules")
-	if !strings.Contains(out, "http.handlers.taxii_auth") {
-		t.Fatalf("list-modules lacks http.handlers.taxii_auth:\n%s", out)
+	for _, m := range []string{"http.handlers.taxii_auth", "http.handlers.taxii_client_body"} {
+		if !strings.Contains(out, m) {
+			t.Fatalf("list-modules lacks %s:\n%s", m, out)
+		}
 	}
 	// And the directive is known to the Caddyfile adapter without `order`.
 	write("Caddyfile", "http://127.0.0.1:1 {\n\ttaxii_auth {\n\t\tpublic_key_file /nonexistent.pem\n\t\tbasic off\n\t}\n\trespond ok\n}\n")

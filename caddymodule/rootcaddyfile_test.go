@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	// The root Caddyfile uses taxii_client_body too.
+	_ "github.com/taxiway/taxiway/caddymodule/clientbody"
 )
 
 // TestRootCaddyfile adapts the stack's Caddyfile with the local defaults and
@@ -85,6 +87,8 @@ func TestRootCaddyfile(t *testing.T) {
 				`"token_url":"http://` + tc.want.token + `/management/auth"`,
 				`"jwks_url":"http://` + tc.want.token + `/.well-known/jwks.json"`,
 				`"max_idle_conns_per_host":`, `"logs":{`,
+				// Client body errors are 400s; the gateway's own errors have TAXII bodies.
+				`"handler":"taxii_client_body"`, `"errors":{`, `"Content-Type":["application/taxii+json;version=2.1"]`,
 			} {
 				if !strings.Contains(js, s) {
 					t.Errorf("adapted config lacks %s", s)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,10 +17,10 @@ import (
 )
 
 // tokenTTL is short so that a test can watch a token expire; gatewayLeeway
-// is the most clock leeway the gateway module allows past exp.
+// is the clock leeway the stack's gateways get, short for the same reason.
 const (
 	tokenTTL      = 4
-	gatewayLeeway = 60 * time.Second
+	gatewayLeeway = 2 * time.Second
 )
 
 // The stack is shared by every test of this binary: starting it costs
@@ -65,7 +64,7 @@ func run(m *testing.M) (int, error) {
 	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
 		return 1, err
 	}
-	ports, err := freePorts(6)
+	ports, err := localstack.FreePorts(6)
 	if err != nil {
 		return 1, err
 	}
@@ -75,7 +74,7 @@ func run(m *testing.M) (int, error) {
 	cfg.TokenTTL = tokenTTL
 	// Public collections: requests without credentials pass the gateway as
 	// anonymous; the core still answers 401 wherever nothing is public.
-	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on")
+	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
 	taxiwayBin = cfg.TaxiwayBin
 	corePort = cfg.CorePort
 	if testing.Verbose() {
@@ -100,24 +99,4 @@ func run(m *testing.M) (int, error) {
 		return code, fmt.Errorf("stopping the stack: %w", err)
 	}
 	return code, nil
-}
-
-// freePorts asks the kernel for n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -93,9 +94,10 @@ func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
 	c.json("GET", "/taxii2/", nil, http.StatusOK) // warm the Basic cache
 
 	var (
-		mu       sync.Mutex
-		accepted []string
-		failures int
+		mu          sync.Mutex
+		accepted    []string
+		failures    int
+		badFailures []string
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -121,6 +123,11 @@ func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
 				accepted = append(accepted, ids...)
 			} else {
 				failures++
+				// A dependency failure: 503 with Retry-After and a TAXII body, never a 500.
+				if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
+					!strings.Contains(string(b), `"http_status":"503"`) {
+					badFailures = append(badFailures, fmt.Sprintf("%d %q %s", r.StatusCode, r.Header.Get("Retry-After"), b))
+				}
 			}
 			mu.Unlock()
 			time.Sleep(20 * time.Millisecond)
@@ -149,6 +156,9 @@ func TestPostgresRestartLosesNoAcceptedObject(t *testing.T) {
 
 	if downFailures == 0 {
 		t.Error("no request failed while Postgres was down")
+	}
+	for _, f := range badFailures {
+		t.Errorf("failure while Postgres was away: %s", f)
 	}
 	// Full service afterwards.
 	c.json("POST", demoObjects, map[string]any{"objects": []any{indicator(time.Now())}}, http.StatusAccepted)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
 
 // revocationBound is the README's bound: a revocation reaches every
@@ -36,7 +38,7 @@ var (
 func gateways(t *testing.T) []string {
 	t.Helper()
 	secondGatewayOnce.Do(func() {
-		ports, err := freePorts(2)
+		ports, err := localstack.FreePorts(2)
 		if err != nil {
 			secondGatewayErr = err
 			return

@@ -5,6 +5,9 @@
 #   BENCH_OBJECTS   objects loaded into the core's collection (default 1000000)
 #   BENCH_DURATION  seconds per load run against the gateway (default 10)
 #   BENCH_REVOKE_TRIALS  revocations timed through two gateways (default 20)
+#   BENCH_LARGE_OBJECTS  1 MiB objects for the page byte cap run: 16 readers,
+#                   capped and uncapped core (default 48; 0 skips it; the
+#                   uncapped run peaks near 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +41,4 @@ echo
 
 echo "## Core on ${BENCH_OBJECTS:-1000000} objects"
 echo
-go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}"
+go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}" -large-objects "${BENCH_LARGE_OBJECTS:-48}"

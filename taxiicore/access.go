@@ -17,6 +17,7 @@ type collectionAccess struct {
 	Description      string
 	Alias            *string
 	MaxContentLength int64
+	MaxObjectSize    int64 // the largest object it ever held, in bytes
 	CanRead          bool
 	CanWrite         bool
 }
@@ -44,7 +45,7 @@ func (c *collectionAccess) resource() collectionResource {
 	return r
 }
 
-const collectionAccessSQL = `SELECT c.id, c.api_root, c.title, c.description, c.alias, r.max_content_length,
+const collectionAccessSQL = `SELECT c.id, c.api_root, c.title, c.description, c.alias, r.max_content_length, c.max_object_size,
 	coalesce(bool_or(g.can_read), false), coalesce(bool_or(g.can_write), false)
 FROM taxii_collections c
 JOIN taxii_api_roots r ON r.name = c.api_root
@@ -53,7 +54,7 @@ WHERE c.api_root = $1`
 
 func scanAccess(row pgx.Row, id identity) (*collectionAccess, error) {
 	var c collectionAccess
-	if err := row.Scan(&c.ID, &c.Root, &c.Title, &c.Description, &c.Alias, &c.MaxContentLength, &c.CanRead, &c.CanWrite); err != nil {
+	if err := row.Scan(&c.ID, &c.Root, &c.Title, &c.Description, &c.Alias, &c.MaxContentLength, &c.MaxObjectSize, &c.CanRead, &c.CanWrite); err != nil {
 		return nil, err
 	}
 	if id.Admin {

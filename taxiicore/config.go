@@ -39,6 +39,13 @@ type Config struct {
 	// limit. Must be at least 1.
 	MaxPageSize int
 
+	// MaxPageBytes caps the objects of one Get Objects page by their size
+	// too, so that a request's memory stays bounded however large the
+	// objects: a page always holds its first object, and further ones while
+	// their total stays within the cap; a page cut by it has more: true
+	// and a next. 0 means DefaultMaxPageBytes.
+	MaxPageBytes int64
+
 	// CursorKey, when set, signs paging cursors instead of the key the core
 	// generates once and keeps in Postgres. At least 32 bytes; every replica
 	// must use the same value.
@@ -59,6 +66,10 @@ type Config struct {
 	StatusRetention time.Duration
 }
 
+// DefaultMaxPageBytes is the page byte cap when none is given: 4 MiB, some
+// thousands of ordinary STIX objects, so only pages of large objects are cut.
+const DefaultMaxPageBytes = 4 << 20
+
 // DefaultConfig is the configuration `taxiway core` starts from.
 func DefaultConfig() Config {
 	return Config{
@@ -67,6 +78,7 @@ func DefaultConfig() Config {
 		GroupsHeader:    "X-Authenticated-Groups",
 		AdminGroup:      "taxiway-admin",
 		MaxPageSize:     1000,
+		MaxPageBytes:    DefaultMaxPageBytes,
 		StatusRetention: 7 * 24 * time.Hour,
 	}
 }
@@ -120,6 +132,12 @@ func (c Config) check() (checked, error) {
 	}
 	if c.MaxPageSize < 1 {
 		return checked{}, fmt.Errorf("max page size must be at least 1 (got %d)", c.MaxPageSize)
+	}
+	if c.MaxPageBytes == 0 {
+		c.MaxPageBytes = DefaultMaxPageBytes
+	}
+	if c.MaxPageBytes < 1 {
+		return checked{}, fmt.Errorf("max page bytes must be positive (got %d)", c.MaxPageBytes)
 	}
 	if c.StatusRetention != 0 && c.StatusRetention < minStatusRetention {
 		return checked{}, fmt.Errorf("status retention must be 0 (forever) or at least %s (got %s)", minStatusRetention, c.StatusRetention)

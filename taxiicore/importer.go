@@ -189,7 +189,7 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 		return rep, fmt.Errorf("creating the staging table: %w", err)
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_import_stage"},
-		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
+		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
 		src.forCollection([16]byte(u)))
 	if err != nil {
 		return rep, fmt.Errorf("copying the objects of collection %s: %w", c.ID, err)
@@ -202,9 +202,10 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 		return rep, fmt.Errorf("collection %s: %d %w (in the report), so nothing of it was imported", c.ID, len(rep.Bad), errBadObjects)
 	}
 	ids, maxs, mins := src.multiVersionIDs()
-	if _, err := tx.Exec(ctx, `INSERT INTO taxii_objects
+	if _, err := tx.Exec(ctx, `INSERT INTO taxii_objects (collection_id, date_added, id, type, version, version_key,
+			spec_version, is_latest, is_first, object, object_size)
 		SELECT s.collection_id, s.date_added, s.id, s.type, s.version, s.version_key, s.spec_version,
-			m.id IS NULL OR s.version_key = m.maxv, m.id IS NULL OR s.version_key = m.minv, s.object
+			m.id IS NULL OR s.version_key = m.maxv, m.id IS NULL OR s.version_key = m.minv, s.object, s.object_size
 		FROM taxii_import_stage s LEFT JOIN unnest($1::text[], $2::text[], $3::text[]) AS m (id, maxv, minv) ON m.id = s.id`,
 		ids, maxs, mins); err != nil {
 		return rep, fmt.Errorf("storing the objects of collection %s: %w", c.ID, err)
@@ -213,7 +214,9 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 		return rep, fmt.Errorf("dropping the staging table: %w", err)
 	}
 	if n > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`, u, src.prev); err != nil {
+		// max_object_size keeps the page byte cap right for what was imported.
+		if _, err := tx.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2, max_object_size = greatest(max_object_size, $3)
+			WHERE id = $1`, u, src.prev, src.maxSize); err != nil {
 			return rep, fmt.Errorf("recording the last date_added of %s: %w", c.ID, err)
 		}
 	}
@@ -238,6 +241,7 @@ type importSource struct {
 
 	colID    [16]byte
 	prev     time.Time // the last date_added handed out
+	maxSize  int       // the largest object handed out, in bytes
 	versions map[string][]string
 	row      []any
 	err      error
@@ -301,7 +305,8 @@ func (s *importSource) Next() bool {
 			o.version, o.versionKey = formatTimestamp(added), versionKey(added)
 		}
 		s.versions[o.id] = append(vers, o.versionKey)
-		s.row = []any{s.colID, added, o.id, o.typ, o.version, o.versionKey, o.specVersion, true, true, []byte(o.raw)}
+		s.maxSize = max(s.maxSize, len(o.raw))
+		s.row = []any{s.colID, added, o.id, o.typ, o.version, o.versionKey, o.specVersion, true, true, []byte(o.raw), len(o.raw)}
 		return true
 	}
 }

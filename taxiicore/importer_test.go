@@ -59,6 +59,19 @@ func TestImportCollection(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 
+	// Sizes as Add Objects records them, for the page byte cap.
+	var wrongSizes, maxSize, largest int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE object_size <> octet_length(object::text)), max(object_size)
+		FROM taxii_objects WHERE collection_id = $1`, colImported).Scan(&wrongSizes, &largest); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.pool.QueryRow(ctx, `SELECT max_object_size FROM taxii_collections WHERE id = $1`, colImported).Scan(&maxSize); err != nil {
+		t.Fatal(err)
+	}
+	if wrongSizes != 0 || largest == 0 || maxSize != largest {
+		t.Fatalf("imported object sizes: %d wrong, largest %d, collection max_object_size %d", wrongSizes, largest, maxSize)
+	}
+
 	// Through the API: every version with its date_added, in order.
 	res := f.expect(req{path: "/api1/collections/imp/manifest/?match[version]=all"}, http.StatusOK)
 	var man struct {
@@ -90,7 +103,7 @@ func TestImportCollection(t *testing.T) {
 		t.Fatalf("latest versions %v", ids)
 	}
 	res = f.expect(req{path: "/api1/collections/imp/objects/" + a + "/?match[version]=first"}, http.StatusOK)
-	if !strings.Contains(string(res.body), `"modified": "2020-01-01T00:00:00Z"`) {
+	if !strings.Contains(string(res.body), `"modified":"2020-01-01T00:00:00Z"`) {
 		t.Fatalf("first version of a: %s", res.body)
 	}
 	// alice reads only; new objects get date_added after the imported ones.

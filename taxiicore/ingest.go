@@ -29,7 +29,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, rt route, id
 		return
 	}
 	if !taxiiContentType(r.Header.Get("Content-Type")) {
-		taxiierror.Write(w, http.StatusUnsupportedMediaType, "", "send Content-Type: "+taxiierror.MediaType)
+		taxiierror.Write(w, http.StatusUnsupportedMediaType, "", "send Content-Type: "+taxiierror.MediaType+" (in UTF-8)")
 		return
 	}
 	tooLarge := func() {
@@ -252,8 +252,12 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 		stored = len(inserts)
 		b = &pgx.Batch{}
 		if len(inserts) > 0 {
-			b.Queue(`UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`,
-				collection, inserts[len(inserts)-1].dateAdded)
+			largest := 0
+			for _, row := range inserts {
+				largest = max(largest, len(row.obj.raw))
+			}
+			b.Queue(`UPDATE taxii_collections SET last_date_added = $2, max_object_size = greatest(max_object_size, $3) WHERE id = $1`,
+				collection, inserts[len(inserts)-1].dateAdded, largest)
 			var fix []string
 			for _, row := range inserts {
 				if hadRows[row.obj.id] {
@@ -357,11 +361,11 @@ func copyRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*n
 	// and a string on every row.
 	colID := [16]byte(collection)
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
-		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
+		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
 		pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) {
 			r := inserts[i]
 			return []any{colID, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
-				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw)}, nil
+				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw), int32(len(r.obj.raw))}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("inserting objects: %w", err)

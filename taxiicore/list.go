@@ -1,8 +1,6 @@
 package taxiicore
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,7 +62,16 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 	default:
 		columns = "date_added, object"
 	}
+	// Size accounting only where a full page could exceed the byte cap.
+	capped := (rt.ep == epObjects || rt.ep == epObject) && int64(f.limit+1)*col.MaxObjectSize > s.cfg.MaxPageBytes
+	if capped {
+		columns += ", object_size"
+	}
 	sql, args := q.sql(columns, f.limit+1)
+	if capped {
+		args = append(args, s.cfg.MaxPageBytes)
+		sql = byteCappedSQL(sql, "$"+strconv.Itoa(len(args)))
+	}
 	rows, err := s.listPool(rt.ep).Query(r.Context(), sql, args...)
 	if err != nil {
 		s.internalError(w, r, "querying objects", err)
@@ -72,9 +79,11 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 	}
 	var (
 		added    []time.Time
-		objects  []json.RawMessage
+		objects  [][]byte
 		records  []manifestRecord
 		versions []string
+		bytesCut bool  // the byte cap ended the page
+		total    int64 // bytes of objects
 	)
 	for rows.Next() {
 		var t time.Time
@@ -95,10 +104,15 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 		default:
 			var obj []byte
 			if err = rows.Scan(&t, &obj); err == nil {
+				if !pageFits(len(objects), total, int64(len(obj)), s.cfg.MaxPageBytes) {
+					bytesCut = true
+					break
+				}
 				objects = append(objects, obj)
+				total += int64(len(obj))
 			}
 		}
-		if err != nil {
+		if err != nil || bytesCut {
 			break
 		}
 		added = append(added, t)
@@ -112,8 +126,8 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 		return
 	}
 
-	more := len(added) > f.limit
-	if more {
+	more := len(added) > f.limit || bytesCut
+	if len(added) > f.limit {
 		added = added[:f.limit]
 		switch {
 		case objects != nil:
@@ -160,33 +174,8 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 			Versions []string `json:"versions,omitempty"`
 		}{more, next, versions})
 	default:
-		writeBody(w, http.StatusOK, envelope(more, next, objects))
+		writeEnvelope(w, more, next, objects)
 	}
-}
-
-// envelope writes the stored objects as they are, without re-encoding them.
-func envelope(more bool, next string, objects []json.RawMessage) []byte {
-	size := 64
-	for _, o := range objects {
-		size += len(o) + 1
-	}
-	b := bytes.NewBuffer(make([]byte, 0, size))
-	b.WriteString(`{"more":` + strconv.FormatBool(more))
-	if next != "" {
-		b.WriteString(`,"next":"` + next + `"`) // base64url: nothing to escape
-	}
-	if len(objects) > 0 {
-		b.WriteString(`,"objects":[`)
-		for i, o := range objects {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(o)
-		}
-		b.WriteByte(']')
-	}
-	b.WriteByte('}')
-	return b.Bytes()
 }
 
 func writeFilterError(w http.ResponseWriter, err error) {

@@ -13,7 +13,7 @@ import (
 // clients must name the TAXII media type (NEG-08, AMBIG-15), so they get 406.
 func acceptsTAXII(header []string) bool {
 	for _, h := range header {
-		for _, item := range strings.Split(h, ",") {
+		for _, item := range splitRanges(h) {
 			if taxiiRange(item) {
 				return true
 			}
@@ -22,32 +22,44 @@ func acceptsTAXII(header []string) bool {
 	return false
 }
 
+// splitRanges splits an Accept header on the commas between media ranges,
+// not those inside a quoted parameter value (RFC 9110, 5.6.4), so that
+// `;foo="a,b";version=2.0` stays one range.
+func splitRanges(h string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case quoted && c == '\\':
+			i++ // the escaped character cannot end the quote
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == ',':
+			out = append(out, h[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, h[start:])
+}
+
+// taxiiRange reports whether one media range admits TAXII 2.1. A range
+// that does not parse (mime.ParseMediaType: quoting, duplicate parameters)
+// admits nothing.
 func taxiiRange(item string) bool {
-	parts := strings.Split(item, ";")
-	if !isTAXIIType(strings.TrimSpace(parts[0])) {
+	mt, params, err := mime.ParseMediaType(item)
+	if err != nil || !isTAXIIType(mt) {
 		return false
 	}
-	q := 1.0
-	versionOK := true
-	for _, p := range parts[1:] {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok {
-			continue
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		v = strings.Trim(strings.TrimSpace(v), `"`)
-		switch k {
-		case "version":
-			versionOK = v == "2.1"
-		case "q":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 1 {
-				return false
-			}
-			q = f
+	if v, ok := params["version"]; ok && v != "2.1" {
+		return false
+	}
+	if v, ok := params["q"]; ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1 {
+			return false
 		}
 	}
-	return versionOK && q > 0
+	return true
 }
 
 func isTAXIIType(t string) bool {
@@ -55,10 +67,14 @@ func isTAXIIType(t string) bool {
 }
 
 // taxiiContentType reports whether a POST body's Content-Type is the TAXII
-// 2.1 media type (NEG-05); anything else gets 415 (NEG-06).
+// 2.1 media type (NEG-05) in UTF-8, the only encoding JSON has (RFC 8259,
+// 8.1); anything else gets 415 (NEG-06) rather than being misread.
 func taxiiContentType(header string) bool {
 	mt, params, err := mime.ParseMediaType(header)
 	if err != nil || !isTAXIIType(mt) {
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return false
 	}
 	v, ok := params["version"]

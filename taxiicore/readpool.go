@@ -60,7 +60,7 @@ func (p readPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 	}
 	rows, err := p.standby.Query(ctx, sql, args...)
 	if err != nil {
-		if !databaseUnavailable(err) || ctx.Err() != nil {
+		if !dbUnavailable(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		return p.primary.Query(ctx, sql, args...)
@@ -86,7 +86,7 @@ func (r *fallbackRows) Next() bool {
 		r.retry = nil
 		return true
 	}
-	if r.retry == nil || !databaseUnavailable(r.Rows.Err()) {
+	if r.retry == nil || !dbUnavailable(r.Rows.Err()) {
 		return false
 	}
 	retry := r.retry

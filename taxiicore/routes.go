@@ -1,6 +1,10 @@
 package taxiicore
 
-import "strings"
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
 
 // endpoint identifies one TAXII resource type.
 type endpoint int
@@ -28,17 +32,47 @@ type route struct {
 	sid      string
 }
 
-// matchRoute maps a path with its trailing slash to a TAXII endpoint.
-// Paths without the slash are redirected by the caller (GEN-01, AMBIG-23).
-func matchRoute(path string) (route, bool) {
-	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") || len(path) < 2 {
+var errPathText = errors.New("each path segment must be UTF-8 text without NUL once percent-decoded")
+
+// splitPath splits the escaped request path on its slashes and only then
+// decodes each segment, so that an encoded slash (%2F) stays inside its
+// segment and never acts as a separator. A segment that is not UTF-8 or
+// holds NUL is refused here: Postgres cannot take it as text, and no
+// resource is named so.
+func splitPath(escaped string) ([]string, error) {
+	if !strings.HasPrefix(escaped, "/") {
+		return nil, errPathText
+	}
+	seg := strings.Split(escaped[1:], "/")
+	for i, s := range seg {
+		d, err := url.PathUnescape(s)
+		if err != nil || !isText(d) {
+			return nil, errPathText
+		}
+		seg[i] = d
+	}
+	return seg, nil
+}
+
+// matchRoute maps the segments of a path that ends in a slash (so the last
+// segment is empty) to a TAXII endpoint. Paths without the slash are
+// redirected by the caller (GEN-01, AMBIG-23), only when they match once it
+// is added.
+func matchRoute(segs []string) (route, bool) {
+	if len(segs) < 2 || segs[len(segs)-1] != "" {
 		return route{}, false
 	}
-	seg := strings.Split(path[1:len(path)-1], "/")
+	seg := segs[:len(segs)-1]
 	for _, s := range seg {
 		if s == "" {
 			return route{}, false
 		}
+	}
+	// Only a name an API root can have is routed: the first segment then
+	// starts with a letter or digit, so a redirect built from it can never
+	// read as another host (//host or /\host).
+	if seg[0] != "taxii2" && !rootNameRE.MatchString(seg[0]) {
+		return route{}, false
 	}
 	get := "GET, HEAD"
 	if len(seg) == 1 && seg[0] == "taxii2" {

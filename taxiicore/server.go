@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -142,7 +143,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := s.requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
 	rec := &recorder{ResponseWriter: w}
-	rt, found := matchRoute(r.URL.Path)
+	segs, pathErr := splitPath(r.URL.EscapedPath())
+	rt, found := matchRoute(segs)
 	template := rt.template
 	if !found {
 		template = "unmatched"
@@ -169,14 +171,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("request", "request_id", reqID, "method", r.Method, "route", template,
 			"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "user", user)
 	}()
+	if pathErr != nil {
+		taxiierror.Write(rec, http.StatusBadRequest, "", pathErr.Error())
+		return
+	}
 	if !found {
-		if _, ok := matchRoute(r.URL.Path + "/"); ok {
+		if target, ok := slashRedirect(r.URL, segs); ok {
 			// GEN-01: paths end in a slash; 308 keeps the method and body.
-			target := r.URL.Path + "/"
-			if r.URL.RawQuery != "" {
-				target += "?" + r.URL.RawQuery
-			}
-			http.Redirect(rec, r, target, http.StatusPermanentRedirect)
+			rec.Header().Set("Location", target)
+			taxiierror.Write(rec, http.StatusPermanentRedirect, "", "this resource is at "+target)
 			return
 		}
 		taxiierror.Write(rec, http.StatusNotFound, "Not found", "no TAXII resource at this path")
@@ -200,37 +203,52 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		taxiierror.Write(rec, http.StatusNotAcceptable, "", "send Accept: "+taxiierror.MediaType)
 		return
 	}
-	if !utf8URL(r.URL) {
-		taxiierror.Write(rec, http.StatusBadRequest, "", "the path and query must be UTF-8 once percent-decoded")
+	if err := textQuery(r.URL.RawQuery); err != nil {
+		taxiierror.Write(rec, http.StatusBadRequest, "", err.Error())
 		return
 	}
 	s.dispatch(rec, r, rt, id)
 }
 
-// utf8URL reports whether the decoded path and query are UTF-8: Postgres
-// refuses anything else in a text parameter, which would otherwise surface
-// as a 500 on whichever query first received it. A query that does not
-// parse is left to the filter parsing, which names the parameter.
-func utf8URL(u *url.URL) bool {
-	if !utf8.ValidString(u.Path) {
-		return false
+// slashRedirect is the Location for a path that names a TAXII resource once
+// a slash is added: the client's own escaped path (its first segment
+// checked by matchRoute, so the target stays on this host) and query.
+func slashRedirect(u *url.URL, segs []string) (string, bool) {
+	if _, ok := matchRoute(append(segs, "")); !ok {
+		return "", false
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	target := u.EscapedPath() + "/"
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	return target, true
+}
+
+// textQuery refuses a query whose decoded names or values are not UTF-8 or
+// hold NUL: Postgres refuses both in a text parameter, which would otherwise
+// surface as a 500 on whichever query first received it. A query that does
+// not parse is left to the filter parsing, which names the parameter.
+func textQuery(raw string) error {
+	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return true
+		return nil
 	}
 	for k, vs := range q {
-		if !utf8.ValidString(k) {
-			return false
+		if !isText(k) {
+			return errQueryText
 		}
 		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return false
+			if !isText(v) {
+				return errQueryText
 			}
 		}
 	}
-	return true
+	return nil
 }
+
+var errQueryText = errors.New("query parameters must be UTF-8 text without NUL once percent-decoded")
+
+func isText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, id identity) {
 	switch rt.ep {
@@ -297,11 +315,12 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, doing str
 		w.WriteHeader(499)
 		return
 	}
-	if databaseUnavailable(err) {
-		s.writeUnavailable(w, doing, err)
+	s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)
+	if dbUnavailable(err) {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		taxiierror.Write(w, http.StatusServiceUnavailable, "", "the database is unavailable while "+doing+"; try again shortly")
 		return
 	}
-	s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)
 	taxiierror.Write(w, http.StatusInternalServerError, "", "internal error while "+doing+"; the request id is in error_id")
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -34,7 +33,7 @@ func parseSTIX(raw json.RawMessage) (stixObject, error) {
 	}
 	var idRaw, typeRaw, createdRaw, modifiedRaw, specRaw []byte
 	// Property names are case-sensitive in STIX; a repeated name counts
-	// once, with its last value, as in Postgres's jsonb.
+	// once, with its last value, as in encoding/json and Python's json.
 	err := scanMembers(raw, func(name, value []byte) {
 		switch string(name) {
 		case "id":
@@ -107,7 +106,7 @@ func parseSTIX(raw json.RawMessage) (stixObject, error) {
 	default:
 		o.specVersion = "2.0" // AMBIG-28: STIX 2.0 objects have no spec_version
 	}
-	if err := jsonbSafe(raw); err != nil {
+	if err := storable(raw); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -148,41 +147,6 @@ func validSTIXType(t string) bool {
 		}
 	}
 	return true
-}
-
-// jsonbSafe refuses what Postgres's jsonb rejects, which would otherwise
-// fail the whole request: bytes that are not UTF-8 (JSON must be, RFC 8259),
-// and the escapes \u0000 and unpaired surrogates.
-func jsonbSafe(raw []byte) error {
-	if !utf8.Valid(raw) {
-		return errors.New("the object is not valid UTF-8")
-	}
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		i++
-		if i >= len(raw) || raw[i] != 'u' || i+4 >= len(raw) {
-			continue
-		}
-		cp := hex4(raw[i+1 : i+5])
-		i += 4
-		switch {
-		case cp == 0:
-			return errors.New(`the object contains \u0000, which cannot be stored`)
-		case cp >= 0xDC00 && cp <= 0xDFFF:
-			return errors.New("the object contains an unpaired UTF-16 surrogate escape")
-		case cp >= 0xD800 && cp <= 0xDBFF:
-			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
-				return errors.New("the object contains an unpaired UTF-16 surrogate escape")
-			}
-			if low := hex4(raw[i+3 : i+7]); low < 0xDC00 || low > 0xDFFF {
-				return errors.New("the object contains an unpaired UTF-16 surrogate escape")
-			}
-			i += 6
-		}
-	}
-	return nil
 }
 
 func hex4(b []byte) int {

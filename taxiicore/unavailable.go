@@ -5,61 +5,42 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"syscall"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/taxiway/taxiway/internal/taxiierror"
 )
 
-// unavailableRetryAfter is the Retry-After (seconds) of a 503 for a database
-// that is away: a restart or a failover to a standby takes seconds.
-const unavailableRetryAfter = "2"
+// retryAfterUnavailable is the Retry-After sent when Postgres cannot be
+// reached: about how long a restart or failover takes.
+const retryAfterUnavailable = "5"
 
-// databaseUnavailable reports whether err means that Postgres could not
-// serve the request for now (unreachable, restarting, read-only during a
-// failover, a standby cancelling a read to replay WAL), as opposed to a
-// fault in the request or in this program. The client may retry the same
-// request: Add Objects is idempotent for an object's id and version, and
-// reads have no effect.
-func databaseUnavailable(err error) bool {
+// dbUnavailable reports whether err means Postgres could not serve the
+// request for now (connecting failed, the connection broke, the server is
+// shutting down, starting up or out of connections, read-only because a
+// failover is under way, or a hot standby cancelled a read to replay WAL),
+// rather than that a statement failed: a dependency failure the client may
+// retry, answered with 503 and Retry-After instead of 500. Retrying is safe:
+// Add Objects is idempotent per object id and version, reads change nothing.
+func dbUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code[:2] == "08": // connection exception (also pgbouncer's own errors)
-			return true
-		case pgErr.Code[:2] == "53": // insufficient resources: too many connections, out of memory, disk full
-			return true
-		case pgErr.Code[:3] == "57P": // admin or crash shutdown, cannot connect now, database dropped
-			return true
-		}
-		switch pgErr.Code {
-		case "25006", // read_only_sql_transaction: a demoted or not yet promoted server
-			"40001", // serialization_failure: a standby cancelled a read in conflict with recovery
-			"40P01", // deadlock_detected: the other transaction went ahead; retrying succeeds
-			"55P03": // lock_not_available
-			return true
-		}
-		return false
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
 	}
-	var connectErr *pgconn.ConnectError
-	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) ||
-		// A connection the pool held was found closed (the server restarted).
-		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed)
-}
-
-// writeUnavailable answers 503 with Retry-After and a TAXII error body.
-func (s *Server) writeUnavailable(w http.ResponseWriter, doing string, err error) {
-	s.log.Warn("database unavailable", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)
-	w.Header().Set("Retry-After", unavailableRetryAfter)
-	taxiierror.Write(w, http.StatusServiceUnavailable, "Service unavailable",
-		"the database is unavailable while "+doing+" (restart or failover); retry shortly")
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
+		// 08: connection exception (pgbouncer's own errors too); 53:
+		// insufficient resources (too many connections); 57P01-57P03:
+		// admin or crash shutdown, cannot connect now; 25006: read-only
+		// transaction (a demoted primary, or a standby not yet promoted);
+		// 40001 on a standby: cancelled in conflict with recovery.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "25006" || pe.Code == "40001"
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) ||
+		pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, net.ErrClosed)
 }

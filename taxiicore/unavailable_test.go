@@ -40,8 +40,8 @@ func TestDatabaseUnavailableClassifies(t *testing.T) {
 		{context.Canceled, false},
 		{errors.New("something else"), false},
 	} {
-		if got := databaseUnavailable(c.err); got != c.want {
-			t.Errorf("databaseUnavailable(%v) = %t, want %t", c.err, got, c.want)
+		if got := dbUnavailable(c.err); got != c.want {
+			t.Errorf("dbUnavailable(%v) = %t, want %t", c.err, got, c.want)
 		}
 	}
 }

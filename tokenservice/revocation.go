@@ -91,8 +91,9 @@ type RevocationPage struct {
 // revocationFeed knows the newest committed seq and wakes waiting polls
 // when it grows.
 type revocationFeed struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	stopped chan struct{} // closed when run returns: the service is shutting down
 
 	mu      sync.Mutex
 	head    int64
@@ -100,12 +101,15 @@ type revocationFeed struct {
 }
 
 func newRevocationFeed(pool *pgxpool.Pool, logger *slog.Logger) *revocationFeed {
-	return &revocationFeed{pool: pool, logger: logger, changed: make(chan struct{})}
+	return &revocationFeed{pool: pool, logger: logger, changed: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // run follows notifications (reconnecting with backoff) and polls the head
 // every revocationPoll, until ctx ends.
 func (f *revocationFeed) run(ctx context.Context) {
+	// Long polls end when the service starts shutting down, so that they
+	// do not hold its graceful shutdown for their whole wait.
+	defer close(f.stopped)
 	go f.listen(ctx)
 	tick := time.NewTicker(revocationPoll)
 	defer tick.Stop()
@@ -213,6 +217,8 @@ func (f *revocationFeed) wait(ctx context.Context, after int64, d time.Duration)
 		case <-t.C:
 			return
 		case <-ctx.Done():
+			return
+		case <-f.stopped:
 			return
 		}
 	}

@@ -91,7 +91,7 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 				}
 				raw, _ := json.Marshal(obj)
 				rows = append(rows, []any{uuid.MustParse(benchCollection), added, id, typ, version, key, "2.1",
-					v == versions-1, v == 0, raw})
+					v == versions-1, v == 0, raw, len(raw)})
 				l.addedAt = append(l.addedAt, added)
 				if typ == "ipv4-addr" {
 					break // SCOs have one version
@@ -105,7 +105,7 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 			}
 		}
 		if _, err := l.pool.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
-			[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
+			[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
 			pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("loading objects: %w", err)
 		}

@@ -48,6 +48,9 @@ func run(ctx context.Context) error {
 	rounds := flag.Int("rounds", 1, "with -baseline-bin: alternations of baseline and candidate per size")
 	reads := flag.Bool("reads", true, "measure the read paths (false: ingest only)")
 	concurrent := flag.Bool("concurrent-ingest", true, "also measure ingest with two concurrent clients")
+	largeN := flag.Int("large-objects", 48, "objects of about 1 MiB for the page byte cap measurement (0 to skip)")
+	largeReaders := flag.Int("large-readers", 16, "concurrent readers in the page byte cap measurement")
+	uncapped := flag.Bool("large-uncapped", true, "also measure the large-object reads with the byte cap lifted, for comparison")
 	pgSettings := settingsFlag{}
 	flag.Var(pgSettings, "pg-setting", "name=value for the private Postgres cluster (repeatable); default: the tuning below")
 	flag.Parse()
@@ -126,7 +129,33 @@ func run(ctx context.Context) error {
 			}
 		}
 	}
+	var capResults []pageCapResult
+	if *largeN > 0 {
+		const size = 1 << 20
+		if err := ensureLargeObjects(ctx, pool, *bin, *dbURL, *largeN, size); err != nil {
+			return err
+		}
+		runs := []struct {
+			label string
+			cap   int64
+		}{{fmt.Sprintf("page byte cap %d MiB (default)", taxiicore.DefaultMaxPageBytes>>20), taxiicore.DefaultMaxPageBytes}}
+		if *uncapped {
+			runs = append(runs, struct {
+				label string
+				cap   int64
+			}{"byte cap lifted (count cap only, as before)", 1 << 40})
+		}
+		for _, run := range runs {
+			fmt.Fprintln(os.Stderr, "page byte cap measurement:", run.label)
+			r, err := measurePageCap(ctx, *bin, *dbURL, run.label, run.cap, *largeReaders, 2, *largeN, size)
+			if err != nil {
+				return err
+			}
+			capResults = append(capResults, r)
+		}
+	}
 	printReport(os.Stdout, results)
+	printPageCapReport(os.Stdout, capResults)
 	fmt.Printf("\nMachine: %d CPUs (%s/%s), %s. Core and Postgres on loopback/unix socket; one client, sequential requests, unless a row says otherwise.\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Printf("Ingest: %d timed envelopes of 1,000 new objects into the measured collection, after %d untimed ones and a CHECKPOINT; Postgres settings: %v (stock otherwise).\n",

@@ -46,8 +46,9 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startCore runs `taxiway core` as its own process and waits until ready.
-func startCore(ctx context.Context, bin, dbURL string) (*exec.Cmd, string, error) {
+// startCore runs `taxiway core` as its own process and waits until ready;
+// extra are further flags.
+func startCore(ctx context.Context, bin, dbURL string, extra ...string) (*exec.Cmd, string, error) {
 	api, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -56,7 +57,8 @@ func startCore(ctx context.Context, bin, dbURL string) (*exec.Cmd, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.CommandContext(ctx, bin, "core", "-database-url", dbURL, "-listen", api, "-ops-listen", ops, "-max-page-size", "1000")
+	args := append([]string{"core", "-database-url", dbURL, "-listen", api, "-ops-listen", ops, "-max-page-size", "1000"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	logf, err := os.CreateTemp("", "taxiway-bench-core-*.log")
 	if err != nil {
 		return nil, "", err

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,7 +60,7 @@ func run(ctx context.Context, trials int, bin string) error {
 	cfg.DataDir = filepath.Join(tmp, "data")
 	cfg.TaxiwayBin, _ = filepath.Abs(filepath.Join(bin, "taxiway"))
 	cfg.GatewayBin, _ = filepath.Abs(filepath.Join(bin, "gateway"))
-	ports, err := freePorts(8)
+	ports, err := localstack.FreePorts(8)
 	if err != nil {
 		return err
 	}
@@ -188,23 +187,4 @@ func status(ctx context.Context, gw, token string) (int, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

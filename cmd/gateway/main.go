@@ -7,7 +7,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/taxiway/taxiway/caddymodule"
+	_ "github.com/taxiway/taxiway"
 )
 
 func main() {

@@ -36,6 +36,7 @@ func runCore(ctx context.Context, args []string) error {
 	groupsHeader := fs.String("groups-header", envOr("TAXIWAY_GROUPS_HEADER", def.GroupsHeader), "identity header with comma-separated groups (env TAXIWAY_GROUPS_HEADER)")
 	adminGroup := fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", def.AdminGroup), "group that may read and write every collection (env TAXIWAY_ADMIN_GROUP)")
 	maxPage := fs.String("max-page-size", envOr("TAXIWAY_MAX_PAGE_SIZE", strconv.Itoa(def.MaxPageSize)), "most objects per response (env TAXIWAY_MAX_PAGE_SIZE)")
+	maxPageBytes := fs.String("max-page-bytes", envOr("TAXIWAY_MAX_PAGE_BYTES", strconv.FormatInt(def.MaxPageBytes, 10)), "most bytes of objects per page, past its first object (env TAXIWAY_MAX_PAGE_BYTES)")
 	retention := fs.String("status-retention", envOr("TAXIWAY_STATUS_RETENTION", def.StatusRetention.String()), "how long Add Objects statuses stay readable; 0 keeps them forever (env TAXIWAY_STATUS_RETENTION)")
 	identityKeyFile := fs.String("identity-key-file", envOr("TAXIWAY_IDENTITY_KEY_FILE", ""),
 		"file with the key(s) shared with the gateway; identity headers then need the gateway's signature. "+
@@ -60,9 +61,13 @@ func runCore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("-max-page-size %q is not an integer", *maxPage)
 	}
+	pageBytes, err := strconv.ParseInt(*maxPageBytes, 10, 64)
+	if err != nil {
+		return fmt.Errorf("-max-page-bytes %q is not an integer", *maxPageBytes)
+	}
 	cfg := taxiicore.Config{
 		TrustedProxies: *proxies, UserHeader: *userHeader, GroupsHeader: *groupsHeader,
-		AdminGroup: *adminGroup, MaxPageSize: pageSize, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
+		AdminGroup: *adminGroup, MaxPageSize: pageSize, MaxPageBytes: pageBytes, CursorKey: os.Getenv("TAXIWAY_CURSOR_KEY"),
 		IdentityKey: identityKey,
 	}
 	if cfg.StatusRetention, err = time.ParseDuration(*retention); err != nil {
@@ -92,7 +97,7 @@ func runCore(ctx context.Context, args []string) error {
 
 	return serve(ctx, logger, func(addrs []string) {
 		logger.Info("taxiicore listening", "api", "http://"+addrs[0], "ops", "http://"+addrs[1],
-			"trusted_proxies", *proxies, "max_page_size", pageSize, "identity_signature_required", identityKey != "", "read_pool", *readURL != "")
+			"trusted_proxies", *proxies, "max_page_size", pageSize, "max_page_bytes", pageBytes, "identity_signature_required", identityKey != "", "read_pool", *readURL != "")
 		if identityKey == "" {
 			logger.Warn("no identity key: identity headers are believed from any trusted proxy without a gateway signature; " +
 				"set TAXIWAY_IDENTITY_KEY (shared with the gateway) to require one")

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,7 +70,7 @@ func startCluster(t *testing.T, mutate func(*localstack.ClusterConfig)) *localst
 	}
 	var c *localstack.Cluster
 	for attempt := 0; ; attempt++ {
-		ports, err := freePorts(8)
+		ports, err := localstack.FreePorts(8)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,26 +113,6 @@ func dumpLogs(t *testing.T, dataDir string) {
 		}
 		t.Logf("---- end of %s ----\n%s", filepath.Base(l), b)
 	}
-}
-
-// freePorts asks the kernel for n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // httpClient is shared: keep-alive connections to the front, as real

@@ -429,3 +429,24 @@ func tail(path string, n int) string {
 	}
 	return string(b)
 }
+
+// FreePorts asks the kernel for n distinct free loopback ports, for stacks
+// that must not collide with another on the same machine (tests, benches).
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
