@@ -60,7 +60,7 @@ tidy-check:
 		{ echo "go.mod or go.sum of $$m is not tidy: run go mod tidy there"; exit 1; }; done
 
 staticcheck: $(BIN)/staticcheck
-	@set -e; for m in $(MODULES); do (cd $$m && $(CURDIR)/$(BIN)/staticcheck ./...); done
+	@set -e; for m in $(MODULES); do (cd $$m && $(CURDIR)/$(BIN)/staticcheck -tags cluster ./...); done
 
 $(BIN)/staticcheck:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

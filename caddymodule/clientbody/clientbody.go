@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -37,12 +38,22 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// ServeHTTP wraps the request body.
+// ServeHTTP wraps the request body. When reading the body failed, that
+// failure is the answer, whatever error a later handler reports: a client
+// that breaks its body's framing and half-closes the connection may make
+// reverse_proxy see a cancelled request (499, no body) before it sees the
+// read error.
 func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = body{r.Body}
+	if r.Body == nil || r.Body == http.NoBody {
+		return next.ServeHTTP(w, r)
 	}
-	return next.ServeHTTP(w, r)
+	b := &body{ReadCloser: r.Body}
+	r.Body = b
+	err := next.ServeHTTP(w, r)
+	if failed := b.readError(); err != nil && failed != nil {
+		return failed
+	}
+	return err
 }
 
 // UnmarshalCaddyfile takes the bare directive.
@@ -60,11 +71,30 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 	return m, err
 }
 
-type body struct{ io.ReadCloser }
+type body struct {
+	io.ReadCloser
+	// reverse_proxy's transport reads the body on a goroutine of its own.
+	mu     sync.Mutex
+	failed error // the first classified read error
+}
 
-func (b body) Read(p []byte) (int, error) {
+func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	return n, Classify(err)
+	err = Classify(err)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.failed == nil {
+			b.failed = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *body) readError() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
 }
 
 // Classify turns an error from reading a client's request body into a

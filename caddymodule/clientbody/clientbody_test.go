@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -26,5 +29,29 @@ func TestClassify(t *testing.T) {
 		if !ok || he.StatusCode != want {
 			t.Errorf("%v: got %v, want status %d", err, Classify(err), want)
 		}
+	}
+}
+
+// A body read failure wins over what a later handler reports: a client that
+// breaks its framing and half-closes may make reverse_proxy report a
+// cancelled request (499) first.
+func TestReadFailureWinsOverLaterError(t *testing.T) {
+	r, err := http.NewRequest(http.MethodPost, "http://gateway/objects/", io.MultiReader(strings.NewReader("{}"), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _ = io.ReadAll(r.Body)
+		return caddyhttp.Error(499, errors.New("context canceled"))
+	})
+	err = Handler{}.ServeHTTP(httptest.NewRecorder(), r, next)
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); !ok || he.StatusCode != http.StatusBadRequest {
+		t.Fatalf("got %v, want the body's 400", err)
+	}
+	// Without a read failure, the later error stands.
+	r, _ = http.NewRequest(http.MethodPost, "http://gateway/objects/", strings.NewReader("{}"))
+	err = Handler{}.ServeHTTP(httptest.NewRecorder(), r, next)
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); !ok || he.StatusCode != 499 {
+		t.Fatalf("got %v, want the handler's own error", err)
 	}
 }
