@@ -38,22 +38,62 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// ServeHTTP wraps the request body. When reading the body failed, that
-// failure is the answer, whatever error a later handler reports: a client
-// that breaks its body's framing and half-closes the connection may make
-// reverse_proxy see a cancelled request (499, no body) before it sees the
-// read error.
+// ServeHTTP wraps the request body. When the body did not arrive whole,
+// that is the answer, whatever a later handler reports: a client that breaks
+// its body's framing ends its side of the connection, which cancels the
+// request, and reverse_proxy may see the cancellation first and answer 499
+// (client closed request, no body) before its reader returns the framing
+// error. Such a 499 is held back and turned into a 400, which handle_errors
+// answers like any other error. A client that is really gone never reads
+// it; one that only half-closed gets a TAXII error.
 func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return next.ServeHTTP(w, r)
 	}
 	b := &body{ReadCloser: r.Body}
 	r.Body = b
-	err := next.ServeHTTP(w, r)
-	if failed := b.readError(); err != nil && failed != nil {
+	hw := &holdCancelled{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err := next.ServeHTTP(hw, r)
+	failed, complete := b.state()
+	cancelled := hw.held
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok && he.StatusCode == statusClientClosed {
+		cancelled = true
+	}
+	switch {
+	case failed != nil && (err != nil || cancelled):
 		return failed
+	case cancelled && !complete:
+		return caddyhttp.Error(http.StatusBadRequest, errors.New("the request body ended before its framing said it would"))
+	case hw.held:
+		hw.ResponseWriterWrapper.WriteHeader(statusClientClosed)
 	}
 	return err
+}
+
+// statusClientClosed is what reverse_proxy answers for a cancelled request.
+const statusClientClosed = 499
+
+// holdCancelled holds back a 499 header until ServeHTTP knows whether the
+// body was at fault; any other header or a write goes through at once.
+type holdCancelled struct {
+	*caddyhttp.ResponseWriterWrapper
+	held bool
+}
+
+func (h *holdCancelled) WriteHeader(status int) {
+	if status == statusClientClosed && !h.held {
+		h.held = true
+		return
+	}
+	h.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (h *holdCancelled) Write(p []byte) (int, error) {
+	if h.held {
+		h.held = false
+		h.ResponseWriterWrapper.WriteHeader(statusClientClosed)
+	}
+	return h.ResponseWriterWrapper.Write(p)
 }
 
 // UnmarshalCaddyfile takes the bare directive.
@@ -74,16 +114,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 type body struct {
 	io.ReadCloser
 	// reverse_proxy's transport reads the body on a goroutine of its own.
-	mu     sync.Mutex
-	failed error // the first classified read error
+	mu       sync.Mutex
+	failed   error // the first classified read error
+	complete bool  // read to its end
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	err = Classify(err)
-	if err != nil && err != io.EOF {
+	if err != nil {
 		b.mu.Lock()
-		if b.failed == nil {
+		if err == io.EOF {
+			b.complete = true
+		} else if b.failed == nil {
 			b.failed = err
 		}
 		b.mu.Unlock()
@@ -91,10 +134,10 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *body) readError() error {
+func (b *body) state() (failed error, complete bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.failed
+	return b.failed, b.complete
 }
 
 // Classify turns an error from reading a client's request body into a

@@ -48,10 +48,25 @@ func TestReadFailureWinsOverLaterError(t *testing.T) {
 	if he, ok := errors.AsType[caddyhttp.HandlerError](err); !ok || he.StatusCode != http.StatusBadRequest {
 		t.Fatalf("got %v, want the body's 400", err)
 	}
-	// Without a read failure, the later error stands.
+	// Cancelled before the body's reader saw the failure: still 400.
 	r, _ = http.NewRequest(http.MethodPost, "http://gateway/objects/", strings.NewReader("{}"))
-	err = Handler{}.ServeHTTP(httptest.NewRecorder(), r, next)
-	if he, ok := errors.AsType[caddyhttp.HandlerError](err); !ok || he.StatusCode != 499 {
-		t.Fatalf("got %v, want the handler's own error", err)
+	cancelled := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(499) // as reverse_proxy does for a cancelled request
+		return nil
+	})
+	err = Handler{}.ServeHTTP(httptest.NewRecorder(), r, cancelled)
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); !ok || he.StatusCode != http.StatusBadRequest {
+		t.Fatalf("got %v, want 400 for a body that never ended", err)
+	}
+	// A body read whole: the 499 stands.
+	r, _ = http.NewRequest(http.MethodPost, "http://gateway/objects/", strings.NewReader("{}"))
+	rec := httptest.NewRecorder()
+	readThenCancelled := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _ = io.ReadAll(r.Body)
+		w.WriteHeader(499)
+		return nil
+	})
+	if err = (Handler{}).ServeHTTP(rec, r, readThenCancelled); err != nil || rec.Code != 499 {
+		t.Fatalf("got %v and %d, want the 499 passed on", err, rec.Code)
 	}
 }
