@@ -115,7 +115,11 @@ func TestFaults(t *testing.T) {
 	faults := []fault{
 		{"kill -9 core-1, restart it", killAndRestart(localstack.Instance(localstack.Core, 1), nil)},
 		{"kill -9 tokenservice-1, restart it", killAndRestart(localstack.Instance(localstack.TokenService, 1), checkAuth)},
-		{"kill -9 gateway-1, restart it", killAndRestart(localstack.Instance(localstack.Gateway, 1), checkAuth)},
+		{"kill -9 gateway-1, restart it", func(ctx context.Context, t *testing.T) error {
+			flog.killingProxy(true)
+			defer flog.killingProxy(false)
+			return killAndRestart(localstack.Instance(localstack.Gateway, 1), checkAuth)(ctx, t)
+		}},
 		{"restart the Postgres primary", func(ctx context.Context, t *testing.T) error { return c.RestartPrimary(ctx) }},
 		{"fail over: primary stopped as by a crash, standby promoted (synchronous replication)", func(ctx context.Context, t *testing.T) error { return c.FailOver(ctx) }},
 	}
@@ -182,6 +186,9 @@ func TestFaults(t *testing.T) {
 	flog.mu.Lock()
 	for _, b := range flog.broken {
 		t.Errorf("client saw an error that is not a TAXII 503 with Retry-After: %s", b)
+	}
+	for _, c := range flog.cut {
+		t.Logf("a response cut off by the killed gateway (no 202 counted): %s", c)
 	}
 	flog.mu.Unlock()
 	for _, m := range report {

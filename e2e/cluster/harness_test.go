@@ -124,7 +124,8 @@ type result struct {
 	status int
 	header http.Header
 	body   []byte
-	err    error // transport error: no HTTP answer at all
+	err    error // transport error: no HTTP answer at all, or a cut one
+	cut    bool  // the status arrived, the body was cut off
 }
 
 // call sends one request with auth applied.
@@ -150,7 +151,7 @@ func call(base, method, path string, auth func(*http.Request), body []byte) resu
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, header: resp.Header, body: b, err: err}
+	return result{status: resp.StatusCode, header: resp.Header, body: b, err: err, cut: err != nil}
 }
 
 // unavailableOK reports whether r is the error the stack promises during a
@@ -226,15 +227,32 @@ type faultLog struct {
 	mu     sync.Mutex
 	errors []time.Time
 	broken []string
+	// While a proxy in the path is killed, a response it was sending when
+	// it died arrives cut off after its status line: no proxy in front of
+	// it can turn that into a 503 (the status has already gone out). Those
+	// are counted apart, and allowed only then.
+	proxyDying bool
+	cut        []string
 }
 
 func (l *faultLog) record(who string, r result) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.errors = append(l.errors, time.Now())
+	if r.cut && l.proxyDying {
+		l.cut = append(l.cut, who+": "+r.err.Error())
+		return
+	}
 	if err := unavailableOK(r); err != nil {
 		l.broken = append(l.broken, who+": "+err.Error())
 	}
+}
+
+// killingProxy marks the time a proxy in the clients' path is being killed.
+func (l *faultLog) killingProxy(dying bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.proxyDying = dying
 }
 
 // window returns how many errors happened in [from, to) and the time from
