@@ -24,8 +24,9 @@ const AnonymousPrincipal = "anonymous"
 
 var anonymousIdentity = identity{Anonymous: true}
 
-// withoutIdentity reports whether r carries neither identity header, in any
-// spelling the gateway would have stripped.
+// withoutIdentity reports whether r carries neither identity header. Other
+// spellings (X_Authenticated_User, ...) are never read, so they change
+// nothing: such a request is anonymous too.
 func (s *Server) withoutIdentity(r *http.Request) bool {
 	return len(r.Header.Values(s.cfg.UserHeader)) == 0 && len(r.Header.Values(s.cfg.GroupsHeader)) == 0
 }
