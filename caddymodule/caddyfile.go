@@ -81,17 +81,6 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 		seen[opt] = true
 
 		switch opt {
-		case "revocation_url":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			if !hasPlaceholder(v) {
-				if err := checkHTTPURL(v); err != nil {
-					return d.Errf("%s: %v", opt, err)
-				}
-			}
-			a.RevocationURL = v
 		case "revocation_max_age":
 			v, err := oneArg(d)
 			if err != nil {
@@ -107,19 +96,7 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 				return d.Err(err.Error())
 			}
 			a.RevocationMaxAge = caddy.Duration(dur)
-		case "identity_key":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			a.IdentityKey = v
-		case "identity_key_file":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			a.IdentityKeyFile = v
-		case "jwks_url", "token_url":
+		case "jwks_url", "token_url", "revocation_url":
 			v, err := oneArg(d)
 			if err != nil {
 				return err
@@ -129,23 +106,13 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 					return d.Errf("%s: %v", opt, err)
 				}
 			}
-			if opt == "jwks_url" {
-				a.JWKSURL = v
-			} else {
-				a.TokenURL = v
-			}
-		case "issuer":
+			*a.stringField(opt) = v
+		case "issuer", "audience", "public_key_file", "hs256_secret_file", "identity_key", "identity_key_file":
 			v, err := oneArg(d)
 			if err != nil {
 				return err
 			}
-			a.Issuer = v
-		case "audience":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			a.Audience = v
+			*a.stringField(opt) = v
 		case "algorithms":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -157,18 +124,6 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 				}
 			}
 			a.Algorithms = args
-		case "public_key_file":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			a.PublicKeyFile = v
-		case "hs256_secret_file":
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			a.HS256SecretFile = v
 		case "leeway":
 			v, err := durationArg(d)
 			if err != nil {
@@ -277,7 +232,16 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 }
 
 // hasPlaceholder reports whether v holds a {placeholder} that is resolved
-// later (runtime env), so it cannot be checked now.
+// stringField is the field a one-string option of the Caddyfile sets.
+func (a *TaxiiAuth) stringField(opt string) *string {
+	return map[string]*string{
+		"jwks_url": &a.JWKSURL, "token_url": &a.TokenURL, "revocation_url": &a.RevocationURL,
+		"issuer": &a.Issuer, "audience": &a.Audience,
+		"public_key_file": &a.PublicKeyFile, "hs256_secret_file": &a.HS256SecretFile,
+		"identity_key": &a.IdentityKey, "identity_key_file": &a.IdentityKeyFile,
+	}[opt]
+}
+
 func hasPlaceholder(v string) bool { return strings.Contains(v, "{") }
 
 func oneArg(d *caddyfile.Dispenser) (string, error) {
