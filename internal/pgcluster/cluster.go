@@ -42,8 +42,7 @@ type Options struct {
 // Cluster is a running Postgres server owned by this process.
 type Cluster struct {
 	dataDir string
-	cmd     *exec.Cmd
-	done    chan error
+	proc    *process
 }
 
 // BinDir finds the directory holding initdb and postgres: $TAXIWAY_PG_BIN,
@@ -142,14 +141,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Pdeathsig stops the server if this process dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess("postgres", cmd, func() { logFile.Close() })
+	if err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting postgres: %w", err)
+		return nil, err
 	}
-	c := &Cluster{dataDir: dataDir, cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait(); logFile.Close() }()
-
-	if err := c.waitReady(ctx); err != nil {
+	c := &Cluster{dataDir: dataDir, proc: proc}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := proc.waitConnect(wctx, c.URL("postgres")); err != nil {
 		_ = c.Stop()
 		tail, _ := os.ReadFile(logPath)
 		if len(tail) > 2000 {
@@ -196,26 +196,6 @@ func checkTraversable(dir string, cred *syscall.Credential) error {
 	}
 }
 
-func (c *Cluster) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for {
-		conn, err := pgx.Connect(ctx, c.URL("postgres"))
-		if err == nil {
-			conn.Close(ctx)
-			return nil
-		}
-		select {
-		case err := <-c.done:
-			c.done <- err
-			return fmt.Errorf("postgres exited: %v", err)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // URL is a connection string for database db as the superuser.
 func (c *Cluster) URL(db string) string {
 	q := url.Values{"host": {c.dataDir}, "user": {Superuser}}
@@ -244,20 +224,4 @@ func (c *Cluster) EnsureDatabase(ctx context.Context, db string) error {
 
 // Stop shuts the server down fast (active transactions are rolled back,
 // committed data is kept) and waits for it to exit.
-func (c *Cluster) Stop() error {
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signalling postgres: %w", err)
-	}
-	select {
-	case err := <-c.done:
-		c.done <- err
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			return err
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return errors.New("postgres did not stop within 30s; killed")
-	}
-}
+func (c *Cluster) Stop() error { return c.proc.stop(syscall.SIGINT, 30*time.Second) }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // BouncerPort names the bouncer's Unix socket (.s.PGSQL.6432), as the port
@@ -23,8 +21,7 @@ const BouncerPort = 6432
 // cluster, listening on a Unix socket in its own folder.
 type Bouncer struct {
 	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	proc *process
 }
 
 // BouncerBin finds pgbouncer: $TAXIWAY_PGBOUNCER_BIN, then $PATH, then
@@ -106,34 +103,19 @@ logfile = %s
 	}
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting pgbouncer: %w", err)
+	proc, err := startProcess("pgbouncer", cmd, nil)
+	if err != nil {
+		return nil, err
 	}
-	b := &Bouncer{dir: dir, cmd: cmd, done: make(chan error, 1)}
-	go func() { b.done <- cmd.Wait() }()
-
+	b := &Bouncer{dir: dir, proc: proc}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
-		conn, err := pgx.Connect(wctx, b.DSN("postgres"))
-		if err == nil {
-			err = conn.Ping(wctx)
-			conn.Close(wctx)
-			if err == nil {
-				return b, nil
-			}
-		}
-		select {
-		case err := <-b.done:
-			b.done <- err
-			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
-			return nil, fmt.Errorf("pgbouncer exited: %v\n%s", err, log)
-		case <-wctx.Done():
-			_ = b.Stop()
-			return nil, fmt.Errorf("waiting for pgbouncer in %s: %w (last error: %v)", dir, wctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := proc.waitConnect(wctx, b.DSN("postgres")); err != nil {
+		_ = b.Stop()
+		log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+		return nil, fmt.Errorf("waiting for pgbouncer in %s: %w\n%s", dir, err, log)
 	}
+	return b, nil
 }
 
 // SocketDir is the folder holding the bouncer's socket.
@@ -160,15 +142,4 @@ func BouncerDSN(dsn string) string {
 }
 
 // Stop stops the bouncer (SIGINT: at once, closing client connections).
-func (b *Bouncer) Stop() error {
-	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signalling pgbouncer: %w", err)
-	}
-	select {
-	case <-b.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-		return errors.New("pgbouncer did not stop within 10s; killed")
-	}
-}
+func (b *Bouncer) Stop() error { return b.proc.stop(syscall.SIGINT, 10*time.Second) }

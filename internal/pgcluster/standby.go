@@ -182,16 +182,4 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // StopImmediate stops the server the way a crash does: no checkpoint, and
 // standbys get nothing more than they already had (SIGQUIT, immediate
 // shutdown). Committed data survives on disk; the next start recovers it.
-func (c *Cluster) StopImmediate() error {
-	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signalling postgres: %w", err)
-	}
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return errors.New("postgres did not stop within 30s; killed")
-	}
-}
+func (c *Cluster) StopImmediate() error { return c.proc.stop(syscall.SIGQUIT, 30*time.Second) }
