@@ -112,30 +112,30 @@ func (a *TaxiiAuth) authenticate(r *http.Request) (identity, string, error) {
 	return identity{}, methodNone, unauthorized("unsupported authorization scheme")
 }
 
-// bearer verifies a token, through the cache of verified tokens.
+// bearer verifies a token, through the cache of verified tokens, and checks
+// it against the revocation state (cached or not: a revocation applies to
+// tokens verified before it).
 func (a *TaxiiAuth) bearer(ctx context.Context, token string) (identity, error) {
 	if token == "" {
 		return identity{}, unauthorized("empty bearer token")
 	}
 	now := time.Now()
 	k := a.bearerKey.key(token)
-	if id, ok := a.bearerKey.get(k, now); ok {
+	id, ok := a.bearerKey.get(k, now)
+	if ok {
 		a.metrics.hit(methodBearer)
-		if err := a.checkRevoked(id, now); err != nil {
-			return identity{}, err
+	} else {
+		a.metrics.miss(methodBearer)
+		var err error
+		if id, err = a.verifier.verify(ctx, token); err != nil {
+			if errors.Is(err, errNoKeys) {
+				return identity{}, &authFailure{status: http.StatusServiceUnavailable, retryAfter: defaultRetryAfter,
+					reason: "no signing keys loaded yet"}
+			}
+			return identity{}, unauthorized("invalid token: " + err.Error())
 		}
-		return id, nil
+		a.bearerKey.put(k, id, now)
 	}
-	a.metrics.miss(methodBearer)
-	id, err := a.verifier.verify(ctx, token)
-	if err != nil {
-		if errors.Is(err, errNoKeys) {
-			return identity{}, &authFailure{status: http.StatusServiceUnavailable, retryAfter: defaultRetryAfter,
-				reason: "no signing keys loaded yet"}
-		}
-		return identity{}, unauthorized("invalid token: " + err.Error())
-	}
-	a.bearerKey.put(k, id, now)
 	if err := a.checkRevoked(id, now); err != nil {
 		return identity{}, err
 	}
