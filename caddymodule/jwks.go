@@ -82,12 +82,8 @@ func (s *jwksSource) start(ctx context.Context) {
 			} else {
 				backoff = jwksRetryMin
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !sleep(ctx, wait) {
 				return
-			case <-t.C:
 			}
 		}
 	}()
@@ -98,16 +94,7 @@ func (s *jwksSource) wait() { <-s.done }
 
 // waitReady waits up to d for the first key set, or for ctx.
 func (s *jwksSource) waitReady(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-s.ready:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return waitClosed(ctx, s.ready, d)
 }
 
 // loaded reports whether a key set has arrived.

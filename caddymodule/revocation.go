@@ -119,12 +119,8 @@ func (r *revocations) start(ctx context.Context) {
 						slog.String("revocation_url", r.url), slog.String("error", err.Error()))
 				}
 				failing = true
-				t := time.NewTimer(backoff)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if !sleep(ctx, backoff) {
 					return
-				case <-t.C:
 				}
 				backoff = min(backoff*2, revocationRetryMax)
 				wait = 0
@@ -171,16 +167,7 @@ func (r *revocations) wait() { <-r.done }
 
 // waitReady waits up to d for the first answer, or for ctx.
 func (r *revocations) waitReady(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-r.ready:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return waitClosed(ctx, r.ready, d)
 }
 
 func (r *revocations) fetch(ctx context.Context, wait time.Duration) (revocationPage, error) {
