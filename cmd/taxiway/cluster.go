@@ -67,18 +67,5 @@ Ctrl-C stops everything; logs are in %[11]s.
 		localstack.Host(localstack.Core, 1), cc.CoreOpsPort, localstack.Host(localstack.TokenService, 1), cc.TokenOpsPort,
 		c.DatabaseURL(), c.ReadDatabaseURL(), filepath.Join(cc.DataDir, "logs"))
 
-	var stopErr error
-	select {
-	case <-ctx.Done():
-		fmt.Println("\nstopping...")
-	case name := <-c.Done():
-		stopErr = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cc.DataDir, "logs", name+".log"))
-	}
-	if err := c.Stop(); err != nil && stopErr == nil {
-		stopErr = err
-	}
-	if stopErr == nil {
-		fmt.Println("stopped")
-	}
-	return stopErr
+	return runUntilStopped(ctx, c, filepath.Join(cc.DataDir, "logs"))
 }

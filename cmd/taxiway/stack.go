@@ -123,12 +123,25 @@ Try:
 Ctrl-C stops everything; data stays in %[7]s.
 `, u, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort, st.DatabaseURL(), cfg.DataDir)
 
+	return runUntilStopped(ctx, st, filepath.Join(cfg.DataDir, "logs"))
+}
+
+// runningStack is a local stack, single or clustered, as `taxiway local`
+// runs it.
+type runningStack interface {
+	Done() <-chan string // the name of a process that exited on its own
+	Stop() error
+}
+
+// runUntilStopped waits for Ctrl-C (ctx) or a process that exits on its
+// own, then stops the whole stack.
+func runUntilStopped(ctx context.Context, st runningStack, logDir string) error {
 	var stopErr error
 	select {
 	case <-ctx.Done():
 		fmt.Println("\nstopping...")
 	case name := <-st.Done():
-		stopErr = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cfg.DataDir, "logs", name+".log"))
+		stopErr = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(logDir, name+".log"))
 	}
 	if err := st.Stop(); err != nil && stopErr == nil {
 		stopErr = err
