@@ -66,10 +66,7 @@ func TestLoad(t *testing.T) {
 
 	write("pw.txt", "s3cret-password\n")
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
-	if _, err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := migratedPool(t)
 	f, err := Load(write("accounts.yaml", "accounts:\n  - username: feed\n    password_file: pw.txt\n"))
 	if err != nil {
 		t.Fatal(err)
