@@ -140,9 +140,14 @@ type TaxiiAuth struct {
 	// Default: false.
 	Anonymous bool `json:"anonymous,omitempty"`
 
-	// Requests matching any of these matcher sets pass without
-	// authentication (identity headers are still deleted, and Authorization
-	// unless keep_authorization).
+	// Requests matching any of these matcher sets may come without
+	// credentials: one that carries no Authorization header at all passes
+	// without identity (client-sent identity headers are deleted as always).
+	// Credentials sent anyway are checked as everywhere: good ones pass with
+	// their identity, bad ones get 401. Only a path spelled the one way a
+	// backend cannot read differently (no dot segments, "//", backslashes or
+	// encoded slashes) is matched; other spellings need credentials. Caddy's
+	// path matcher ignores case.
 	SkipRaw caddyhttp.RawMatcherSets `json:"skip,omitempty" caddy:"namespace=http.matchers"`
 
 	// Longest Authorization header accepted, in bytes; longer ones get 401

@@ -29,22 +29,12 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		return nil
 	}
 
-	if len(a.skip) > 0 {
-		skip, err := a.skip.AnyMatchWithError(r)
-		if err != nil {
-			return caddyhttp.Error(http.StatusBadRequest, err)
-		}
-		if skip {
-			a.metrics.ok(methodSkip)
-			if !a.KeepAuthorization {
-				r.Header.Del("Authorization")
-			}
-			return next.ServeHTTP(w, r)
-		}
+	method, pass, err := a.passesWithoutCredentials(r)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-
-	if a.passesAnonymously(r) {
-		a.metrics.ok(methodAnonymous)
+	if pass {
+		a.metrics.ok(method)
 		return next.ServeHTTP(w, r)
 	}
 
