@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	// The root Caddyfile uses taxii_client_body too.
+	// The root Caddyfile uses taxii_client_body and taxii_errors too.
 	_ "github.com/taxiway/taxiway/caddymodule/clientbody"
+	_ "github.com/taxiway/taxiway/caddymodule/gatewayerrors"
 )
 
 // TestRootCaddyfile adapts the stack's Caddyfile with the local defaults and
@@ -88,7 +89,7 @@ func TestRootCaddyfile(t *testing.T) {
 				`"jwks_url":"http://` + tc.want.token + `/.well-known/jwks.json"`,
 				`"max_idle_conns_per_host":`, `"logs":{`,
 				// Client body errors are 400s; the gateway's own errors have TAXII bodies.
-				`"handler":"taxii_client_body"`, `"errors":{`, `"Content-Type":["application/taxii+json;version=2.1"]`,
+				`"handler":"taxii_client_body"`, `"errors":{`, `"handler":"taxii_error"`,
 			} {
 				if !strings.Contains(js, s) {
 					t.Errorf("adapted config lacks %s", s)

@@ -43,7 +43,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // its body's framing ends its side of the connection, which cancels the
 // request, and reverse_proxy may see the cancellation first and answer 499
 // (client closed request, no body) before its reader returns the framing
-// error. Such a 499 is held back and turned into a 400, which handle_errors
+// error. Such a 499 is held back and turned into a 400, which taxii_errors
 // answers like any other error. A client that is really gone never reads
 // it; one that only half-closed gets a TAXII error.
 func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
