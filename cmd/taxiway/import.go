@@ -18,7 +18,9 @@ func importCommands() []command {
 
 func runImport(ctx context.Context, args []string) error {
 	if len(args) == 0 || (args[0] != "medallion" && args[0] != "opentaxii") {
-		return errors.New("usage: taxiway import medallion|opentaxii -from <source> [flags] (taxiway import medallion -h for flags)")
+		// The flags depend on the source, so they go after its name.
+		return errors.New("usage: taxiway import medallion|opentaxii -from <source> [flags]: the source's name comes first, " +
+			"its flags after it (taxiway import medallion -h lists them)")
 	}
 	kind := args[0]
 	fs := flag.NewFlagSet("import "+kind, flag.ContinueOnError)
@@ -36,7 +38,7 @@ func runImport(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "do the whole import in a transaction that is rolled back, and report what would happen")
 	skipBad := fs.Bool("skip-bad", false, "import the good objects of collections holding bad ones (otherwise such a collection is not imported)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], 0); err != nil {
 		return err
 	}
 	if *from == "" {

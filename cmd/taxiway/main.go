@@ -67,7 +67,7 @@ func usage(cmds []command) {
 	for _, c := range cmds {
 		fmt.Fprintf(os.Stderr, "  %-14s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\n`taxiway <command> -h` shows a command's flags.")
+	fmt.Fprintln(os.Stderr, "\n`taxiway <command> -h` shows a command's flags; they may stand before or after its arguments.")
 }
 
 // envOr returns the environment variable name, or def when it is unset or

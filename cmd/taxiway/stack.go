@@ -23,7 +23,7 @@ func stackCommands() []command {
 func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	dbURL := databaseFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	pool, err := openPool(ctx, *dbURL)
@@ -49,7 +49,7 @@ func runSync(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: taxiway sync [-prune] [-database-url URL] FILE.yaml")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -92,7 +92,7 @@ func runLocal(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.TokenOpsPort, "token-ops-port", cfg.TokenOpsPort, "the token service's /metrics, /healthz and /readyz")
 	replicas := fs.Int("replicas", 0, "run N replicas of each service behind a front proxy, on a Postgres primary and hot standby (see README, \"Running past one machine\"); 0: one of each")
 	cl := clusterFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if self, err := os.Executable(); err == nil {

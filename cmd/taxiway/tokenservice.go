@@ -50,7 +50,7 @@ func runTokenService(ctx context.Context, args []string) error {
 	maxHashes := fs.String("max-concurrent-hashes", envOr("TAXIWAY_TOKEN_MAX_CONCURRENT_HASHES", "0"), "password hashes running at once; 0 = number of CPUs (env TAXIWAY_TOKEN_MAX_CONCURRENT_HASHES)")
 	argon := argon2Flag(fs)
 	doMigrate := migrateFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -147,7 +147,7 @@ func readKEK(path string, logger *slog.Logger) ([]byte, error) {
 	return nil, errors.New("-key-encryption-key-file: want 32 bytes as 64 hex digits or base64 (openssl rand -hex 32)")
 }
 
-const accountUsage = `usage: taxiway account <action> [flags] ...
+const accountUsage = `usage: taxiway account <action> ... [flags] (flags may go anywhere)
   create [-groups g1,g2] USERNAME   new account; password from a prompt or stdin
   passwd USERNAME                   set the password (prompt or stdin); voids older tokens
   groups USERNAME g1,g2             set the groups ("" for none); voids older tokens
@@ -159,22 +159,22 @@ Flags: -database-url (env TAXIWAY_DATABASE_URL), -argon2 (env TAXIWAY_TOKEN_ARGO
 Passwords are never taken from the command line.`
 
 func runAccount(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, accountUsage)
-		if len(args) == 0 {
-			return errors.New("missing action")
-		}
-		return flag.ErrHelp
-	}
-	action := args[0]
-	fs := flag.NewFlagSet("account "+action, flag.ContinueOnError)
+	fs := flag.NewFlagSet("account", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), accountUsage) }
 	dbURL := databaseFlag(fs)
 	argon := argon2Flag(fs)
 	groupsFlag := fs.String("groups", "", "comma-separated groups (create)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return err
 	}
+	if fs.NArg() == 0 || fs.Arg(0) == "help" {
+		fmt.Fprintln(os.Stderr, accountUsage)
+		if fs.NArg() == 0 {
+			return errors.New("missing action")
+		}
+		return flag.ErrHelp
+	}
+	action, positional := fs.Arg(0), fs.Args()[1:]
 	params, err := tokenservice.ParseArgon2Params(*argon)
 	if err != nil {
 		return fmt.Errorf("-argon2: %w", err)
@@ -185,8 +185,8 @@ func runAccount(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, accountUsage)
 		return fmt.Errorf("unknown action %q", action)
 	}
-	if fs.NArg() != n {
-		return fmt.Errorf("account %s takes %d argument(s), got %d (passwords are read from a prompt or stdin, never argv)", action, n, fs.NArg())
+	if len(positional) != n {
+		return fmt.Errorf("account %s takes %d argument(s), got %d (passwords are read from a prompt or stdin, never argv)", action, n, len(positional))
 	}
 	if action == "hash" {
 		pw, err := readPassword(false)
@@ -205,7 +205,7 @@ func runAccount(ctx context.Context, args []string) error {
 	// an idle database connection.
 	var hash string
 	if action == "create" || action == "passwd" {
-		if err := tokenservice.ValidateUsername(fs.Arg(0)); err != nil {
+		if err := tokenservice.ValidateUsername(positional[0]); err != nil {
 			return err
 		}
 		pw, err := readPassword(true)
@@ -221,20 +221,21 @@ func runAccount(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	user := fs.Arg(0)
+	if action == "list" {
+		return listAccounts(ctx, pool)
+	}
+	user := positional[0]
 	switch action {
 	case "create":
 		err = tokenservice.CreateAccount(ctx, pool, user, hash, splitList(*groupsFlag))
 	case "passwd":
 		err = tokenservice.SetPasswordHash(ctx, pool, user, hash)
 	case "groups":
-		err = tokenservice.SetGroups(ctx, pool, user, splitList(fs.Arg(1)))
+		err = tokenservice.SetGroups(ctx, pool, user, splitList(positional[1]))
 	case "disable", "enable":
 		err = tokenservice.SetDisabled(ctx, pool, user, action == "disable")
 	case "delete":
 		err = tokenservice.DeleteAccount(ctx, pool, user)
-	case "list":
-		return listAccounts(ctx, pool)
 	}
 	if err != nil {
 		return err
@@ -306,15 +307,15 @@ func readPassword(confirm bool) (string, error) {
 }
 
 func runKey(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprintln(os.Stderr, "usage: taxiway key rotate [-database-url URL] [-key-encryption-key-file FILE]")
-		return errors.New("unknown or missing action (want rotate)")
-	}
-	fs := flag.NewFlagSet("key rotate", flag.ContinueOnError)
+	fs := flag.NewFlagSet("key", flag.ContinueOnError)
 	dbURL := databaseFlag(fs)
 	kekFile := kekFlag(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return err
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "rotate" {
+		fmt.Fprintln(os.Stderr, "usage: taxiway key rotate [-database-url URL] [-key-encryption-key-file FILE]")
+		return errors.New("unknown or missing action (want rotate)")
 	}
 	kek, err := readKEK(*kekFile, nil)
 	if err != nil {
@@ -342,20 +343,20 @@ const tokenUsage = `usage: taxiway token revoke [-database-url URL] (-user USERN
 Gateways that follow the revocation feed refuse the tokens within about a second.`
 
 func runToken(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "revoke" {
-		fmt.Fprintln(os.Stderr, tokenUsage)
-		return errors.New("unknown or missing action (want revoke)")
-	}
-	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), tokenUsage) }
 	dbURL := databaseFlag(fs)
 	user := fs.String("user", "", "void every token of this account")
 	jti := fs.String("jti", "", "void the token with this id")
 	until := fs.String("until", "", "RFC 3339 time when the jti entry may be forgotten (the token's exp)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (*user == "") == (*jti == "") {
+	if fs.NArg() != 1 || fs.Arg(0) != "revoke" {
+		fmt.Fprintln(os.Stderr, tokenUsage)
+		return errors.New("unknown or missing action (want revoke)")
+	}
+	if (*user == "") == (*jti == "") {
 		fmt.Fprintln(os.Stderr, tokenUsage)
 		return errors.New("give exactly one of -user and -jti")
 	}
