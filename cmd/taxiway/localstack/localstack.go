@@ -88,8 +88,17 @@ type Stack struct {
 	// one per start): the core refuses identity headers without the
 	// gateway's signature, so no other local process can claim a user.
 	identityKey string
-	// extraGateways are the ports of gateways started by StartGateway.
-	extraGateways map[string][2]int
+	// extraGateways are the gateways started by StartGateway and
+	// StartGatewayConfig.
+	extraGateways map[string]extraGateway
+}
+
+// extraGateway is a gateway process besides the stack's own: its ports, its
+// Caddyfile and what it adds to the stack's environment.
+type extraGateway struct {
+	port, adminPort int
+	caddyfile       string
+	env             []string
 }
 
 type service struct {
@@ -118,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
 	}
 
-	st = &Stack{cfg: cfg, services: map[string]*service{}, extraGateways: map[string][2]int{},
+	st = &Stack{cfg: cfg, services: map[string]*service{}, extraGateways: map[string]extraGateway{},
 		identityKey: rand.Text() + rand.Text()}
 	defer func() {
 		if err != nil {
@@ -243,17 +252,20 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		// Without credentials the gateway answers 401: it is up and routing.
 		ready = httpReady("http://"+addr(cfg.GatewayPort)+"/taxii2/", http.StatusUnauthorized)
 	default:
-		ports, ok := st.extraGateways[name]
+		g, ok := st.extraGateways[name]
 		if !ok {
 			return nil, nil
 		}
-		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
+		cmd = exec.Command(cfg.GatewayBin, "run", "--config", g.caddyfile, "--adapter", "caddyfile")
 		env = append(env,
-			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(ports[0]),
-			"TAXIWAY_GATEWAY_ADMIN="+addr(ports[1]),
+			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(g.port),
+			"TAXIWAY_GATEWAY_ADMIN="+addr(g.adminPort),
+			// Caddy's default admin address, for a Caddyfile that sets none.
+			"CADDY_ADMIN="+addr(g.adminPort),
 			"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, name, "data"),
 			"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, name, "config"))
-		ready = httpReady("http://"+addr(ports[0])+"/taxii2/", http.StatusUnauthorized)
+		env = append(env, g.env...)
+		ready = httpReady("http://"+addr(g.port)+"/taxii2/", http.StatusUnauthorized)
 	}
 	cmd.Env = env
 	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
@@ -266,18 +278,34 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 // behind a load balancer) on port, with its admin endpoint on adminPort,
 // and waits until it is ready. Stop stops it with the rest.
 func (st *Stack) StartGateway(ctx context.Context, name string, port, adminPort int) error {
+	return st.StartGatewayConfig(ctx, name, st.cfg.Caddyfile, port, adminPort)
+}
+
+// StartGatewayConfig is StartGateway with another Caddyfile, which serves
+// on port (it may read TAXIWAY_GATEWAY_SITE) and is ready once it answers
+// GET /taxii2/ with 401, and env added to the stack's environment. A
+// Caddyfile without an admin address gets adminPort through CADDY_ADMIN.
+func (st *Stack) StartGatewayConfig(ctx context.Context, name, caddyfile string, port, adminPort int, env ...string) error {
 	switch name {
 	case TokenService, Core, Gateway:
 		return fmt.Errorf("%s names a service of the stack", name)
 	}
-	st.extraGateways[name] = [2]int{port, adminPort}
+	st.extraGateways[name] = extraGateway{port: port, adminPort: adminPort, caddyfile: caddyfile, env: env}
 	return st.StartService(ctx, name)
 }
 
 // GatewayURLOf is the address of the gateway started as name.
 func (st *Stack) GatewayURLOf(name string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(st.extraGateways[name][0])
+	return "http://127.0.0.1:" + strconv.Itoa(st.extraGateways[name].port)
 }
+
+// LogPath is the file a service's output goes to.
+func (st *Stack) LogPath(name string) string {
+	return filepath.Join(st.cfg.DataDir, "logs", name+".log")
+}
+
+// TokenServiceAddr is the token service's host:port.
+func (st *Stack) TokenServiceAddr() string { return "127.0.0.1:" + strconv.Itoa(st.cfg.TokenPort) }
 
 // StartService starts one service and waits until it is ready.
 func (st *Stack) StartService(ctx context.Context, name string) error {
@@ -288,7 +316,7 @@ func (st *Stack) StartService(ctx context.Context, name string) error {
 	if cmd == nil {
 		return fmt.Errorf("unknown service %q", name)
 	}
-	s, err := launch(ctx, st.cfg.Progress, name, cmd, ready, filepath.Join(st.cfg.DataDir, "logs", name+".log"))
+	s, err := launch(ctx, st.cfg.Progress, name, cmd, ready, st.LogPath(name))
 	if s != nil {
 		st.services[name] = s
 	}
