@@ -96,25 +96,28 @@ accounts:
 
 	// The front: README's block, placeholders replaced.
 	block := readmeFrontingCaddyfile(t)
-	for old, repl := range map[string]string{
-		frontSite:   "http://127.0.0.1:" + strconv.Itoa(ports[2]),
-		frontTokens: stack.TokenServiceAddr(),
-		frontLegacy: stack.GatewayURLOf("legacy"),
-	} {
-		if !strings.Contains(block, old) {
-			t.Fatalf("README's fronting block no longer holds %q (update the test and README's note)", old)
+	caddyfile := func(block string, sitePort int) string {
+		for old, repl := range map[string]string{
+			frontSite:   "http://127.0.0.1:" + strconv.Itoa(sitePort),
+			frontTokens: stack.TokenServiceAddr(),
+			frontLegacy: stack.GatewayURLOf("legacy"),
+		} {
+			if !strings.Contains(block, old) {
+				t.Fatalf("README's fronting block no longer holds %q (update the test and README's note)", old)
+			}
+			block = strings.ReplaceAll(block, old, repl)
 		}
-		block = strings.ReplaceAll(block, old, repl)
-	}
-	if !strings.Contains(block, "{env."+frontBasicEnv+"}") {
-		t.Fatalf("README's fronting block does not read %s", frontBasicEnv)
-	}
-	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(block), 0o600); err != nil {
-		t.Fatal(err)
+		if !strings.Contains(block, "{env."+frontBasicEnv+"}") {
+			t.Fatalf("README's fronting block does not read %s", frontBasicEnv)
+		}
+		path := filepath.Join(t.TempDir(), "Caddyfile")
+		if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
 	svcBasic := base64.StdEncoding.EncodeToString([]byte(legacyService + ":" + svcPass))
-	if err := stack.StartGatewayConfig(ctx, "front", caddyfile, ports[2], ports[3], frontBasicEnv+"="+svcBasic); err != nil {
+	if err := stack.StartGatewayConfig(ctx, "front", caddyfile(block, ports[2]), ports[2], ports[3], frontBasicEnv+"="+svcBasic); err != nil {
 		t.Fatalf("starting README's fronting gateway: %v", err)
 	}
 	t.Cleanup(func() { _ = stack.StopService("front") })
@@ -218,6 +221,42 @@ accounts:
 		t.Errorf("refused requests reached the backend: %d logged there, want %d", after, backendBefore)
 	}
 
+	// caddymodule/README's public discovery, added to the same block as it
+	// says: discovery without credentials only, plainly spelled.
+	ports, err = localstack.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := caddyfile(publicDiscoveryCaddyfile(t, block), ports[0])
+	if err := stack.StartGatewayConfig(ctx, "front-public", public, ports[0], ports[1], frontBasicEnv+"="+svcBasic); err != nil {
+		t.Fatalf("starting the fronting gateway with a public discovery: %v", err)
+	}
+	t.Cleanup(func() { _ = stack.StopService("front-public") })
+	pub := frontClient{t: t, base: stack.GatewayURLOf("front-public")}
+	if res, body := pub.do("GET", "/taxii2/", "", spoof, nil); res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"title"`) {
+		t.Fatalf("public discovery without credentials: %d %s", res.StatusCode, body)
+	}
+	for _, path := range []string{"/taxii2/./", "/taxii2/%2e/", "//taxii2/", "/x/../taxii2/", legacyRoot, legacyObjects} {
+		res, body := pub.do("GET", path, "", nil, nil)
+		pub.checkRefused("public discovery: no credentials on "+path, res, body)
+	}
+	res, body = pub.do("POST", "/taxii2/", "", nil, envelope)
+	pub.checkRefused("public discovery: POST without credentials", res, body)
+	for name, auth := range bad {
+		if name == "none" {
+			continue
+		}
+		for _, path := range []string{"/taxii2/", "/TAXII2/", "/taxii2/%2e/"} {
+			res, body := pub.do("GET", path, auth, nil, nil)
+			pub.checkRefused("public discovery: "+name+" on "+path, res, body)
+		}
+	}
+	for scheme, auth := range good {
+		if res, body := pub.do("GET", "/taxii2/", auth(), nil, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("public discovery with %s: %d %s", scheme, res.StatusCode, body)
+		}
+	}
+
 	// A stopped backend: the TAXII 502 with Retry-After, not an empty body.
 	if err := stack.StopService("legacy"); err != nil {
 		t.Fatal(err)
@@ -227,6 +266,32 @@ accounts:
 	if res.Header.Get("Retry-After") == "" {
 		t.Error("backend stopped: 502 without Retry-After")
 	}
+}
+
+// publicDiscoveryCaddyfile adds caddymodule/README's public discovery (its
+// @discovery matcher and `skip @discovery`) to block, as that README says.
+func publicDiscoveryCaddyfile(t *testing.T, block string) string {
+	t.Helper()
+	b, err := os.ReadFile("../caddymodule/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Public paths (skip)")
+	if !ok {
+		t.Fatal("caddymodule/README.md has no section Public paths (skip)")
+	}
+	_, rest, _ = strings.Cut(rest, "```caddyfile\n")
+	snippet, _, _ := strings.Cut(rest, "```")
+	start := strings.Index(snippet, "\t@discovery {\n")
+	end := strings.Index(snippet, "\n\t}\n")
+	if start < 0 || end < start || !strings.Contains(snippet, "\t\tskip @discovery\n") {
+		t.Fatalf("caddymodule/README's public discovery is not a @discovery matcher and skip @discovery:\n%s", snippet)
+	}
+	matcher := snippet[start : end+len("\n\t}\n")]
+	if !strings.Contains(block, "\ttaxii_auth {\n") {
+		t.Fatal("README's fronting block has no taxii_auth block")
+	}
+	return strings.Replace(block, "\ttaxii_auth {\n", matcher+"\ttaxii_auth {\n\t\tskip @discovery\n", 1)
 }
 
 // frontClient sends requests to README's fronting gateway, each marked so

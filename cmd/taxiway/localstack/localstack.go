@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -265,7 +266,8 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 			"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, name, "data"),
 			"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, name, "config"))
 		env = append(env, g.env...)
-		ready = httpReady("http://"+addr(g.port)+"/taxii2/", http.StatusUnauthorized)
+		// 200: a gateway that publishes discovery.
+		ready = httpReady("http://"+addr(g.port)+"/taxii2/", http.StatusUnauthorized, http.StatusOK)
 	}
 	cmd.Env = env
 	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
@@ -283,7 +285,7 @@ func (st *Stack) StartGateway(ctx context.Context, name string, port, adminPort 
 
 // StartGatewayConfig is StartGateway with another Caddyfile, which serves
 // on port (it may read TAXIWAY_GATEWAY_SITE) and is ready once it answers
-// GET /taxii2/ with 401, and env added to the stack's environment. A
+// GET /taxii2/ with 401 (or 200), and env added to the stack's environment. A
 // Caddyfile without an admin address gets adminPort through CADDY_ADMIN.
 func (st *Stack) StartGatewayConfig(ctx context.Context, name, caddyfile string, port, adminPort int, env ...string) error {
 	switch name {
@@ -429,7 +431,7 @@ func portFree(port int) error {
 	return l.Close()
 }
 
-func httpReady(url string, want int) func(context.Context) error {
+func httpReady(url string, want ...int) func(context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -443,8 +445,8 @@ func httpReady(url string, want int) func(context.Context) error {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, want)
+		if !slices.Contains(want, resp.StatusCode) {
+			return fmt.Errorf("%s answered %d, want %v", url, resp.StatusCode, want)
 		}
 		return nil
 	}
