@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,4 +104,28 @@ func TestNormalPath(t *testing.T) {
 			t.Errorf("normalPath(%q) = %v, want %v", raw, got, want)
 		}
 	}
+}
+
+// FuzzNormalPath: a path normalPath accepts has no segment a backend could
+// resolve or split differently from the skip matchers: no ".", "..", empty
+// segment (but a trailing slash), backslash, or encoded slash or backslash.
+func FuzzNormalPath(f *testing.F) {
+	for _, s := range []string{"/taxii2/", "/taxii2/./", "/taxii2/%2e/", "//taxii2/", "/a%2fb", "/a%5Cb", "/a b/", "/%2e%2e/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.ParseRequestURI(raw)
+		if err != nil || !normalPath(u) {
+			return
+		}
+		segments := strings.Split(strings.TrimSuffix(strings.TrimPrefix(u.Path, "/"), "/"), "/")
+		for _, seg := range segments {
+			if seg == "." || seg == ".." || seg == "" && u.Path != "/" || strings.Contains(seg, `\`) {
+				t.Fatalf("normalPath accepted %q (path %q)", raw, u.Path)
+			}
+		}
+		if esc := strings.ToLower(u.EscapedPath()); strings.Contains(esc, "%2f") || strings.Contains(esc, "%5c") {
+			t.Fatalf("normalPath accepted the encoded separator in %q", raw)
+		}
+	})
 }

@@ -53,9 +53,6 @@ func runTokenService(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	cfg := def
