@@ -35,6 +35,7 @@ func promtool(t *testing.T, args ...string) {
 }
 
 func TestAlertRulesPassPromtool(t *testing.T) {
+	promtool(t, "check", "config", "prometheus.yml") // and the rule files it loads
 	promtool(t, "check", "rules", filepath.Base(alertRulesFile))
 	promtool(t, "test", "rules", filepath.Base(alertTestsFile))
 }
