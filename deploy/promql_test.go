@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
@@ -188,7 +189,7 @@ func selectorName(vs *parser.VectorSelector) string {
 		return vs.Name
 	}
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			return m.Value
 		}
 	}
@@ -234,7 +235,7 @@ func missingMetrics(expr string, have exported) []string {
 			}
 			for _, m := range n.LabelMatchers {
 				switch {
-				case m.Name == labels.MetricName:
+				case m.Name == model.MetricNameLabel:
 				case !have.hasLabel(name, m.Name):
 					problems = append(problems, fmt.Sprintf("metric %q has no label %q", name, m.Name))
 				case m.Type == labels.MatchEqual && !have.knowsValue(name, m.Name, m.Value):
