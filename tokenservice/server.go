@@ -39,8 +39,10 @@ type Server struct {
 	// dummyHash is verified for unknown usernames so that their answer
 	// takes as long as a wrong password's.
 	dummyHash string
-	metrics   *metrics
-	feed      *revocationFeed
+	// failureTime sets the least time a failed login takes.
+	failureTime *failureClock
+	metrics     *metrics
+	feed        *revocationFeed
 }
 
 // New checks cfg, makes sure the schema is current and a signing key
@@ -94,6 +96,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	s.failureTime = newFailureClock(s.dummyHash)
 	s.feed = newRevocationFeed(pool, logger)
 	go s.feed.run(ctx)
 	return s, nil
