@@ -47,9 +47,9 @@ type revokedAccount struct {
 
 // revocationPage is the token service's answer (tokenservice.RevocationPage).
 type revocationPage struct {
-	Cursor  int64 `json:"cursor"`
-	Reset   bool  `json:"reset"`
-	More    bool  `json:"more"`
+	Cursor  int64             `json:"cursor"`
+	Reset   bool              `json:"reset"`
+	More    bool              `json:"more"`
 	Entries []revocationEntry `json:"entries"`
 }
 
