@@ -92,11 +92,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	case AlgHS256:
 		s.hs256 = signer{alg: AlgHS256, kid: hs256Kid(cfg.HS256Secret), secret: cfg.HS256Secret}
 	}
+	hashStart := time.Now()
 	s.dummyHash, err = HashPassword(rand.Text(), cfg.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
-	s.failureTime = newFailureClock(s.dummyHash)
+	s.failureTime = newFailureClock(time.Since(hashStart))
 	s.feed = newRevocationFeed(pool, logger)
 	go s.feed.run(ctx)
 	return s, nil
