@@ -42,7 +42,6 @@ func TestOpenTAXIIAuthWalkthrough(t *testing.T) {
 		t.Errorf("token response Cache-Control = %q, want no-store", cc)
 	}
 
-
 	token := login(t, "test", "test")
 	for name, c := range map[string]client{"bearer": bearer(t, token), "basic": basic(t, "test", "test")} {
 		disc, _ := c.json("GET", "/taxii2/", nil, http.StatusOK)
