@@ -484,6 +484,7 @@ func TestVersionSelectionProperty(t *testing.T) {
 					"&match[spec_version]=" + r.spec}, http.StatusOK)
 			}
 		}
+		checkVersionTimes(t, f, col)
 		rows := readStoredRows(t, f, col)
 		oids = append(oids, newID("indicator")) // not in the collection
 		pick := func(list []string) string { return list[rng.IntN(len(list))] }
