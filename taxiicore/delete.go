@@ -37,7 +37,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rt route, 
 		if deleted = tag.RowsAffected(); deleted == 0 {
 			return nil
 		}
-		return fixVersionTimes(r.Context(), tx, col.ID, []string{rt.oid})
+		return fixVersionFlags(r.Context(), tx, col.ID, []string{rt.oid})
 	})
 	if err != nil {
 		s.internalError(w, r, "deleting the object", err)

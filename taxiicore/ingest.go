@@ -265,7 +265,7 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 				}
 			}
 			if len(fix) > 0 {
-				b.Queue(fixVersionTimesSQL, collection, fix)
+				b.Queue(fixVersionFlagsSQL, collection, fix)
 			}
 		}
 		b.Queue(`INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
@@ -345,7 +345,7 @@ func queueVersionRows(b *pgx.Batch, out *[]idVersion, query string, args ...any)
 
 // copyRows copies the new versions in, each with its version times from
 // every stored version; older rows of ids that already had versions are
-// fixed up afterwards (fixVersionTimesSQL).
+// fixed up afterwards (fixVersionFlagsSQL).
 func copyRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*newRow, all map[string][]storedVersion) error {
 	for _, row := range inserts {
 		if vers := all[row.obj.id]; len(vers) > 1 {

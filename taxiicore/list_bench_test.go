@@ -33,7 +33,7 @@ type benchServer struct {
 	client *http.Client
 }
 
-func newBenchServer(b *testing.B) *benchServer {
+func newBenchServer(b testing.TB) *benchServer {
 	b.Helper()
 	ctx := context.Background()
 	pool := pgtest.NewPool(b)
@@ -91,7 +91,7 @@ func newBenchServer(b *testing.B) *benchServer {
 	return bs
 }
 
-func (bs *benchServer) post(b *testing.B, objs []map[string]any) {
+func (bs *benchServer) post(b testing.TB, objs []map[string]any) {
 	b.Helper()
 	raws := make([]json.RawMessage, len(objs))
 	for i, o := range objs {

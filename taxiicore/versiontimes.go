@@ -80,10 +80,11 @@ func versionTimesSelect(from string) string {
 	FROM ` + from
 }
 
-// fixVersionTimesSQL recomputes the versionTimes of every version of the
+// fixVersionFlagsSQL recomputes the versionTimes (what were the latest and
+// first flags before migration 0004) of every version of the
 // ids in $2 of collection $1, after versions were added or deleted, and
 // writes the rows whose values changed.
-var fixVersionTimesSQL = `UPDATE taxii_objects o
+var fixVersionFlagsSQL = `UPDATE taxii_objects o
 	SET newer_at = w.newer_at, older_at = w.older_at, newer_in_spec_at = w.newer_in_spec_at,
 		older_in_spec_at = w.older_in_spec_at, newer_spec_at = w.newer_spec_at
 	FROM (` + versionTimesSelect("taxii_objects WHERE collection_id = $1 AND id = ANY($2)") + `) w
@@ -91,12 +92,12 @@ var fixVersionTimesSQL = `UPDATE taxii_objects o
 	  AND (o.newer_at, o.older_at, o.newer_in_spec_at, o.older_in_spec_at, o.newer_spec_at)
 	      IS DISTINCT FROM (w.newer_at, w.older_at, w.newer_in_spec_at, w.older_in_spec_at, w.newer_spec_at)`
 
-// fixVersionTimes runs fixVersionTimesSQL on its own.
-func fixVersionTimes(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) error {
+// fixVersionFlags runs fixVersionFlagsSQL on its own.
+func fixVersionFlags(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, fixVersionTimesSQL, collection, ids); err != nil {
+	if _, err := tx.Exec(ctx, fixVersionFlagsSQL, collection, ids); err != nil {
 		return fmt.Errorf("updating the version times: %w", err)
 	}
 	return nil
