@@ -207,10 +207,14 @@ accounts:
 	time.Sleep(300 * time.Millisecond) // the backend logs a request just after answering it
 	backendBefore := front.backendRequests(stack.LogPath("legacy"))
 	for i, path := range paths {
-		// A wrong password per path, each for another user: the token
-		// service rate-limits repeated failures for one name (429).
+		// A wrong password per path, each for another user, and the
+		// disabled account's on every third: the token service counts
+		// both as failed logins and answers the 11th for a name 429.
 		bad["wrong password"] = basicValue(fmt.Sprintf("fronted-nobody-%d", i), "wrong")
 		for name, auth := range bad {
+			if name == "disabled basic" && i%3 != 0 {
+				continue
+			}
 			res, body := front.do("GET", path, auth, spoof, nil)
 			front.checkRefused(name+" on "+path, res, body)
 		}
@@ -247,6 +251,9 @@ accounts:
 			continue
 		}
 		for _, path := range []string{"/taxii2/", "/TAXII2/", "/taxii2/%2e/"} {
+			if name == "disabled basic" && path != "/taxii2/" {
+				continue // a failed login each, as above
+			}
 			res, body := pub.do("GET", path, auth, nil, nil)
 			pub.checkRefused("public discovery: "+name+" on "+path, res, body)
 		}
