@@ -29,6 +29,8 @@ var (
 	stack      *localstack.Stack
 	taxiwayBin string
 	corePort   int
+	// gatewayOpsPort serves the gateway's metrics.
+	gatewayOpsPort int
 )
 
 func TestMain(m *testing.M) {
@@ -68,7 +70,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	cfg.GatewayPort, cfg.GatewayAdminPort = ports[0], ports[1]
+	cfg.GatewayPort, cfg.GatewayOpsPort = ports[0], ports[1]
 	cfg.CorePort, cfg.CoreOpsPort = ports[2], ports[3]
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	cfg.TokenTTL = tokenTTL
@@ -76,7 +78,7 @@ func run(m *testing.M) (int, error) {
 	// anonymous; the core still answers 401 wherever nothing is public.
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
 	taxiwayBin = cfg.TaxiwayBin
-	corePort = cfg.CorePort
+	corePort, gatewayOpsPort = cfg.CorePort, cfg.GatewayOpsPort
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}
