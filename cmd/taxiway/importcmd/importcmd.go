@@ -230,7 +230,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		sum.MaxShift = max(sum.MaxShift, rep.MaxShift)
 		var line string
 		switch {
-		case rep.AlreadyImported && rep.Imported == 0:
+		case !rep.Created && rep.Imported == 0:
 			sum.CollectionsKept++
 			line = fmt.Sprintf("%s: already holds %d object versions, all the source has", where, rep.Existing)
 		case rep.AlreadyImported:
