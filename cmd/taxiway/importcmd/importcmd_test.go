@@ -256,3 +256,44 @@ func TestImportOpenTAXII(t *testing.T) {
 		t.Fatalf("second run: %v %+v", err, sum)
 	}
 }
+
+// TestReadMedallionObjectsAsInTheFile: the streamed reader hands out each
+// object exactly as the file holds it.
+func TestReadMedallionObjectsAsInTheFile(t *testing.T) {
+	raw, err := os.ReadFile("testdata/medallion/default_data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]struct {
+		Collections []struct {
+			ID      string            `json:"id"`
+			Objects []json.RawMessage `json:"objects"`
+		} `json:"collections"`
+	}
+	_ = json.Unmarshal(raw, &data) // /discovery is not a root
+	want := map[string]bool{}
+	for _, r := range data {
+		for _, c := range r.Collections {
+			for _, o := range c.Objects {
+				want[c.ID+" "+string(o)] = true
+			}
+		}
+	}
+	src, err := ReadMedallion("testdata/medallion/default_data.json", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got := 0
+	for _, c := range src.Collections {
+		for o, err := range c.CollectionImport.Objects {
+			if err != nil || !want[c.Collection.ID+" "+string(o.Raw)] {
+				t.Fatalf("%s: %s %v is not an object of the file's collection", o.Source, o.Raw, err)
+			}
+			got++
+		}
+	}
+	if got != len(want) || got == 0 {
+		t.Fatalf("%d objects read, the file holds %d", got, len(want))
+	}
+}
