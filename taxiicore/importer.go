@@ -270,7 +270,7 @@ type importSource struct {
 	// first stored[id] of them) or handed out.
 	versions map[string][]string
 	stored   map[string]int
-	staged   map[string]bool // ids with a version handed out
+	grown    map[string]bool // ids stored before with a version handed out
 	row      []any
 	err      error
 }
@@ -278,7 +278,7 @@ type importSource struct {
 func newImportSource(objects iter.Seq2[ImportedObject, error], rep *ImportReport, progress func(int)) *importSource {
 	next, stop := iter.Pull2(objects)
 	return &importSource{next: next, stop: stop, rep: rep, progress: progress,
-		versions: map[string][]string{}, stored: map[string]int{}, staged: map[string]bool{}}
+		versions: map[string][]string{}, stored: map[string]int{}, grown: map[string]bool{}}
 }
 
 // loadStored reads the versions the collection holds, so that only the
@@ -304,10 +304,8 @@ func (s *importSource) loadStored(ctx context.Context, tx pgx.Tx, collection uui
 // grownIDs are the ids that held versions before and were handed out new ones.
 func (s *importSource) grownIDs() []string {
 	var ids []string
-	for id := range s.staged {
-		if s.stored[id] > 0 {
-			ids = append(ids, id)
-		}
+	for id := range s.grown {
+		ids = append(ids, id)
 	}
 	return ids
 }
@@ -379,7 +377,9 @@ func (s *importSource) Next() bool {
 			o.version, o.versionKey = formatTimestamp(added), versionKey(added)
 		}
 		s.versions[o.id] = append(vers, o.versionKey)
-		s.staged[o.id] = true
+		if s.stored[o.id] > 0 {
+			s.grown[o.id] = true
+		}
 		s.maxSize = max(s.maxSize, len(o.raw))
 		s.row = []any{s.colID, added, o.id, o.typ, o.version, o.versionKey, o.specVersion, true, true, []byte(o.raw), len(o.raw)}
 		return true
@@ -393,8 +393,9 @@ func (s *importSource) Err() error { return s.err }
 // multiVersionIDs are the ids imported in more than one version, with
 // their greatest and least version keys.
 func (s *importSource) multiVersionIDs() (ids, maxs, mins []string) {
-	for id := range s.staged {
-		if v := s.versions[id]; len(v) > 1 {
+	for id, v := range s.versions {
+		// Ids only stored before keep their flags.
+		if len(v) > 1 && (s.stored[id] == 0 || s.grown[id]) {
 			ids = append(ids, id)
 			maxs = append(maxs, slices.Max(v))
 			mins = append(mins, slices.Min(v))

@@ -285,7 +285,15 @@ func readMedallionCollection(j *jsonStream) (medallionCollection, error) {
 		case "can_write":
 			dst = &c.CanWrite
 		case "manifest":
-			dst = &c.manifest
+			// Record by record, so that the decoder never buffers it whole.
+			return j.elements(func(int) error {
+				var m medallionManifest
+				if err := j.dec.Decode(&m); err != nil {
+					return j.fail(fmt.Errorf("collection %q: manifest: %w", c.ID, err))
+				}
+				c.manifest = append(c.manifest, m)
+				return nil
+			})
 		case "objects":
 			return j.elements(func(int) error {
 				var raw json.RawMessage
@@ -334,6 +342,9 @@ type medallionStatus struct {
 // medallionStatuses imports the root's complete statuses whose objects are
 // all in one of its collections (medallion's statuses name none).
 func medallionStatuses(root string, statuses []json.RawMessage, cols []medallionCollection, src *Source) {
+	if len(statuses) == 0 {
+		return
+	}
 	where := map[string][]string{} // object id: collections of root holding it
 	for _, c := range cols {
 		for _, o := range c.objects {
@@ -444,7 +455,8 @@ func medallionCollectionImport(f *os.File, root, where string, c medallionCollec
 		}
 		if match != nil {
 			match.used = true
-			o.dateAdded, o.found = match.added, true
+			// Only the place and date_added are needed from here on.
+			o.dateAdded, o.found, o.id, o.version = match.added, true, "", ""
 		}
 	}
 	unused := 0
