@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestImportMedallionMemory(t *testing.T) {
 		t.Skip("set TAXIWAY_IMPORT_MEMORY_OBJECTS and TAXIWAY_IMPORT_MEMORY_BINS to run")
 	}
 	path := filepath.Join(t.TempDir(), "data.json")
-	size := writeMedallionFile(t, path, n)
+	size := writeMedallionFile(t, path, n, 10)
 	t.Logf("generated %s: %d objects, %.0f MB", path, n, float64(size)/1e6)
 
 	maxRSS := regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
@@ -54,15 +55,16 @@ func TestImportMedallionMemory(t *testing.T) {
 }
 
 // writeMedallionFile writes a medallion data file with one collection of n
-// indicators and their manifest, and returns its size.
-func writeMedallionFile(t *testing.T, path string, n int) int64 {
+// indicators (with a description of pad sentences, 73 bytes each) and their
+// manifest, and returns its size.
+func writeMedallionFile(t *testing.T, path string, n, pad int) int64 {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	pad := strings.Repeat("An indicator for the memory measurement, about as large as a real one. ", 10)
+	description := strings.Repeat("An indicator for the memory measurement, about as large as a real one. ", pad)
 	ids := make([]string, n)
 	fmt.Fprint(w, `{"/discovery": {"title": "big", "default": "http://localhost:5000/big/", "api_roots": ["http://localhost:5000/big/"]},`+
 		`"big": {"information": {"title": "big", "max_content_length": 9765625}, "status": [], "collections": [`+
@@ -74,7 +76,7 @@ func writeMedallionFile(t *testing.T, path string, n int) int64 {
 		}
 		fmt.Fprintf(w, `{"type": "indicator", "spec_version": "2.1", "id": %q, "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z", `+
 			`"name": "indicator %d", "description": %q, "pattern": "[ipv4-addr:value = '10.%d.%d.%d']", "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z"}`,
-			ids[i], i, pad, i/65536%256, i/256%256, i%256)
+			ids[i], i, description, i/65536%256, i/256%256, i%256)
 	}
 	w.WriteString(`], "manifest": [`)
 	base := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -97,4 +99,33 @@ func writeMedallionFile(t *testing.T, path string, n int) int64 {
 		t.Fatal(err)
 	}
 	return st.Size()
+}
+
+// TestReadMedallionMemory: what reading a medallion file keeps grows with
+// the number of objects, not with their size: the same number of objects
+// six times as large leaves (nearly) the same live heap.
+func TestReadMedallionMemory(t *testing.T) {
+	live := func(pad int) (uint64, int64) {
+		path := filepath.Join(t.TempDir(), "data.json")
+		size := writeMedallionFile(t, path, 5000, pad)
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		before := m.HeapAlloc
+		src, err := ReadMedallion(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		runtime.KeepAlive(src)
+		return m.HeapAlloc - min(before, m.HeapAlloc), size
+	}
+	small, smallFile := live(10)
+	large, largeFile := live(60)
+	t.Logf("live heap after reading: %d kB for a %d kB file, %d kB for a %d kB file", small>>10, smallFile>>10, large>>10, largeFile>>10)
+	if large > small+small/4 || large > uint64(largeFile)/10 {
+		t.Fatalf("reading keeps %d bytes for a %d-byte file and %d bytes for a %d-byte file with as many objects", small, smallFile, large, largeFile)
+	}
 }
