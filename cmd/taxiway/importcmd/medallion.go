@@ -88,82 +88,20 @@ func ReadMedallion(dataPath, configPath string) (*Source, error) {
 	return src, nil
 }
 
-// jsonStream walks a JSON document token by token.
-type jsonStream struct {
-	dec  *json.Decoder
-	path string
-}
-
-func (j *jsonStream) fail(err error) error {
-	return fmt.Errorf("parsing medallion's data file %s: %w", j.path, err)
-}
-
-// open reads the opening delimiter of an object ('{') or array ('[').
-func (j *jsonStream) open(want json.Delim) error {
-	tok, err := j.dec.Token()
-	if err != nil {
-		return j.fail(err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return j.fail(fmt.Errorf("at byte %d: %v where %v was expected", j.dec.InputOffset(), tok, want))
-	}
-	return nil
-}
-
-// members calls each with every member name of the object that starts
-// here; each reads the value. It reads the closing '}'.
-func (j *jsonStream) members(each func(name string) error) error {
-	if err := j.open('{'); err != nil {
-		return err
-	}
-	for j.dec.More() {
-		tok, err := j.dec.Token()
-		if err != nil {
-			return j.fail(err)
-		}
-		if err := each(tok.(string)); err != nil {
-			return err
-		}
-	}
-	_, err := j.dec.Token()
-	return err
-}
-
-// elements calls each for every element of the array that starts here; it
-// reads the closing ']'.
-func (j *jsonStream) elements(each func(i int) error) error {
-	if err := j.open('['); err != nil {
-		return err
-	}
-	for i := 0; j.dec.More(); i++ {
-		if err := each(i); err != nil {
-			return err
-		}
-	}
-	_, err := j.dec.Token()
-	return err
-}
-
-// skip reads a value and drops it.
-func (j *jsonStream) skip() error {
-	var v json.RawMessage
-	if err := j.dec.Decode(&v); err != nil {
-		return j.fail(err)
-	}
-	return nil
-}
-
 func readMedallionData(f *os.File, dataPath string, src *Source) error {
-	j := &jsonStream{dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<16)), path: dataPath}
+	j := &jsonStream{dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<16)), what: "medallion's data file " + dataPath}
 	var disc json.RawMessage
 	err := j.members(func(name string) error {
 		if name == "/discovery" {
-			return j.dec.Decode(&disc)
+			if err := j.dec.Decode(&disc); err != nil {
+				return j.fail(err)
+			}
+			return nil
 		}
 		return readMedallionRoot(j, f, name, src)
 	})
 	if err != nil {
-		return j.fail(err)
+		return err
 	}
 	if disc != nil {
 		var d struct {
@@ -196,7 +134,7 @@ func readMedallionRoot(j *jsonStream, f *os.File, name string, src *Source) erro
 		// Not an API root: say so, and go on past it.
 		src.Problems = append(src.Problems, fmt.Sprintf("API root %q: not a medallion API root", name))
 		if ok && (d == '[') {
-			return skipRest(j)
+			return j.skipRest()
 		}
 		return nil
 	}
@@ -232,8 +170,8 @@ func readMedallionRoot(j *jsonStream, f *os.File, name string, src *Source) erro
 			}
 		}
 	}
-	if _, err := j.dec.Token(); err != nil {
-		return j.fail(err)
+	if err := j.close(); err != nil {
+		return err
 	}
 	if info == nil {
 		src.Problems = append(src.Problems, fmt.Sprintf("API root %q: no information", name))
@@ -252,17 +190,6 @@ func readMedallionRoot(j *jsonStream, f *os.File, name string, src *Source) erro
 		}
 	}
 	return nil
-}
-
-// skipRest reads to the end of the array whose '[' was just read.
-func skipRest(j *jsonStream) error {
-	for j.dec.More() {
-		if err := j.skip(); err != nil {
-			return err
-		}
-	}
-	_, err := j.dec.Token()
-	return err
 }
 
 // readMedallionCollection reads one collection, noting where each object
