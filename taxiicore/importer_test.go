@@ -231,13 +231,14 @@ func TestImportCollectionAgain(t *testing.T) {
 	}
 	var latest string
 	var added time.Time
-	if err := f.pool.QueryRow(ctx, `SELECT string_agg(version || ':' || is_latest || is_first, ' ' ORDER BY version_key),
+	if err := f.pool.QueryRow(ctx, `SELECT string_agg(version || ':' || (newer_at IS NULL) || (older_at IS NULL), ' ' ORDER BY version_key),
 		max(date_added) FILTER (WHERE version = '2020-02-01T00:00:00Z') FROM taxii_objects WHERE id = $1`, id).Scan(&latest, &added); err != nil {
 		t.Fatal(err)
 	}
 	if latest != "2020-01-01T00:00:00Z:falsetrue 2020-02-01T00:00:00Z:truefalse" || !added.After(o1.DateAdded) {
 		t.Fatalf("flags %s, date_added %s", latest, added)
 	}
+	checkVersionTimes(t, f, colImported)
 	body := f.expect(req{path: "/api1/collections/" + colImported + "/objects/" + id + "/", user: "-"}, http.StatusOK).body
 	if !strings.Contains(string(body), "2020-02-01T00:00:00Z") {
 		t.Fatalf("latest version: %s", body)
@@ -246,5 +247,35 @@ func TestImportCollectionAgain(t *testing.T) {
 	ci.Objects = objectsOf(v1, v2, o1)
 	if rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{}); err != nil || rep.Imported != 0 || rep.Present != 3 {
 		t.Fatalf("third: %+v %v", rep, err)
+	}
+}
+
+// TestImportVersionTimes imports versions in both spec versions, out of
+// order: the import must store the version times Add Objects would.
+func TestImportVersionTimes(t *testing.T) {
+	f := newFixture(t, nil)
+	a, b, c := newID("indicator"), newID("indicator"), newID("indicator")
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported", Alias: "imp"},
+		Grants:     []Grant{{Principal: "user:alice", Read: true}},
+		Objects: objectsOf(
+			imported(t, indicatorIn("2.1", a, "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00Z"),
+			imported(t, indicatorIn("2.0", a, "2020-02-01T00:00:00Z"), "2021-01-02T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-03-01T00:00:00Z"), "2021-01-03T00:00:00Z"),
+			imported(t, indicatorIn("2.0", c, "2020-05-01T00:00:00Z"), "2021-01-04T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-01-01T00:00:00Z"), "2021-01-05T00:00:00Z"),
+			imported(t, indicatorIn("2.1", c, "2020-04-01T00:00:00Z"), "2021-01-06T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-02-01T00:00:00Z"), "2021-01-07T00:00:00Z"),
+		),
+	}
+	if _, err := ImportCollection(context.Background(), f.pool, ci, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkVersionTimes(t, f, colImported)
+	rows := readStoredRows(t, f, colImported)
+	for _, q := range []selReq{{ep: "objects"}, {ep: "objects", spec: "2.0,2.1"}, {ep: "objects", version: "first"},
+		{ep: "objects", after: rows[2].added}, {ep: "manifest", spec: "2.0"}, {ep: "versions", oid: b}} {
+		q.maxLimit = 50
+		listAll(t, f, colImported, rows, q)
 	}
 }

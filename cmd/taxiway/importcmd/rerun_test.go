@@ -87,10 +87,10 @@ func TestImportOpenTAXIIAgainAtTheSwitch(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM taxii_objects WHERE collection_id = $1 AND date_added > $2::timestamptz`, intel, lastBefore); n != 2 {
 		t.Fatalf("%d versions after the first run's last date_added", n)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM taxii_objects WHERE id = 'indicator--11111111-1111-4111-8111-111111111111' AND is_latest AND version = '2020-03-01T00:00:00.000Z'`); n != 1 {
+	if n := count(t, pool, `SELECT count(*) FROM taxii_objects WHERE id = 'indicator--11111111-1111-4111-8111-111111111111' AND newer_at IS NULL AND version = '2020-03-01T00:00:00.000Z'`); n != 1 {
 		t.Fatal("the new version is not the latest")
 	}
-	if n := count(t, pool, `SELECT count(*) FROM taxii_objects WHERE id = 'indicator--11111111-1111-4111-8111-111111111111' AND is_latest`); n != 1 {
+	if n := count(t, pool, `SELECT count(*) FROM taxii_objects WHERE id = 'indicator--11111111-1111-4111-8111-111111111111' AND newer_at IS NULL`); n != 1 {
 		t.Fatal("more than one latest version")
 	}
 	if n := count(t, pool, `SELECT count(*) FROM taxii_statuses WHERE id = '9a9a9a9a-0000-4000-8000-00000000b002'`); n != 0 {
