@@ -117,7 +117,7 @@ accounts:
 		return path
 	}
 	svcBasic := base64.StdEncoding.EncodeToString([]byte(legacyService + ":" + svcPass))
-	if err := stack.StartGatewayConfig(ctx, "front", caddyfile(block, ports[2]), ports[2], ports[3], frontBasicEnv+"="+svcBasic); err != nil {
+	if err := stack.StartGatewayConfig(ctx, "front", caddyfile(block, ports[2]), ports[2], frontBasicEnv+"="+svcBasic); err != nil {
 		t.Fatalf("starting README's fronting gateway: %v", err)
 	}
 	t.Cleanup(func() { _ = stack.StopService("front") })
@@ -232,7 +232,7 @@ accounts:
 		t.Fatal(err)
 	}
 	public := caddyfile(publicDiscoveryCaddyfile(t, block), ports[0])
-	if err := stack.StartGatewayConfig(ctx, "front-public", public, ports[0], ports[1], frontBasicEnv+"="+svcBasic); err != nil {
+	if err := stack.StartGatewayConfig(ctx, "front-public", public, ports[0], frontBasicEnv+"="+svcBasic); err != nil {
 		t.Fatalf("starting the fronting gateway with a public discovery: %v", err)
 	}
 	t.Cleanup(func() { _ = stack.StopService("front-public") })

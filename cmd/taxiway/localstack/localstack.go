@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -53,11 +52,12 @@ type Config struct {
 	// SeedFile is a sync YAML applied at every start (idempotent): the demo
 	// account, API root and collection.
 	SeedFile string
-	// Ports on 127.0.0.1. GatewayAdmin is Caddy's admin endpoint (it also
-	// serves the gateway's metrics).
-	GatewayPort, GatewayAdminPort int
-	CorePort, CoreOpsPort         int
-	TokenPort, TokenOpsPort       int
+	// Ports on 127.0.0.1. GatewayOps is the gateway's ops listener: its
+	// metrics, read-only. Caddy's admin API is on no port at all, only on
+	// a Unix socket in DataDir (see AdminSocket).
+	GatewayPort, GatewayOpsPort int
+	CorePort, CoreOpsPort       int
+	TokenPort, TokenOpsPort     int
 	// TokenTTL is the token lifetime in seconds; 0 keeps the service's default.
 	TokenTTL int
 	// Env is added to every service's environment, after the stack's own.
@@ -69,14 +69,14 @@ type Config struct {
 // Defaults are the ports README documents.
 func Defaults(root string) Config {
 	return Config{
-		DataDir:          filepath.Join(root, ".data"),
-		TaxiwayBin:       filepath.Join(root, "bin", "taxiway"),
-		GatewayBin:       filepath.Join(root, "bin", "gateway"),
-		Caddyfile:        filepath.Join(root, "Caddyfile"),
-		SeedFile:         filepath.Join(root, "deploy", "demo.yaml"),
-		GatewayPort:      9000,
-		GatewayAdminPort: 2019,
-		CorePort:         9010, CoreOpsPort: 9011,
+		DataDir:        filepath.Join(root, ".data"),
+		TaxiwayBin:     filepath.Join(root, "bin", "taxiway"),
+		GatewayBin:     filepath.Join(root, "bin", "gateway"),
+		Caddyfile:      filepath.Join(root, "Caddyfile"),
+		SeedFile:       filepath.Join(root, "deploy", "demo.yaml"),
+		GatewayPort:    9000,
+		GatewayOpsPort: 2019,
+		CorePort:       9010, CoreOpsPort: 9011,
 		TokenPort: 9020, TokenOpsPort: 9021,
 	}
 }
@@ -103,9 +103,9 @@ type Stack struct {
 // extraGateway is a gateway process besides the stack's own: its ports, its
 // Caddyfile and what it adds to the stack's environment.
 type extraGateway struct {
-	port, adminPort int
-	caddyfile       string
-	env             []string
+	port, opsPort int
+	caddyfile     string
+	env           []string
 }
 
 // process is one run of a service's command.
@@ -127,13 +127,16 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, fmt.Errorf("binary %s is missing: build it first (make build): %w", bin, err)
 		}
 	}
-	for _, p := range []int{cfg.GatewayPort, cfg.GatewayAdminPort, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort} {
+	for _, p := range []int{cfg.GatewayPort, cfg.GatewayOpsPort, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort} {
 		if err := portFree(p); err != nil {
 			return nil, err
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, err
 	}
 
 	st = &Stack{cfg: cfg, services: map[string]*supervisor{}, extraGateways: map[string]extraGateway{},
@@ -234,10 +237,20 @@ func (st *Stack) StopPostgres() error { return st.postgres.stop() }
 // StartPostgres starts the cluster again after StopPostgres.
 func (st *Stack) StartPostgres(ctx context.Context) error { return st.startPostgres(ctx) }
 
+// AdminSocket is the Unix socket of the Caddy admin API of the gateway
+// started as name (Gateway, or a name given to StartGateway).
+func (st *Stack) AdminSocket(name string) string {
+	if name == Gateway {
+		return adminSocket(filepath.Join(st.cfg.DataDir, "caddy"))
+	}
+	return adminSocket(filepath.Join(st.cfg.DataDir, name))
+}
+
 // command builds the child process for a service.
 func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 	cfg := st.cfg
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	opsURL := func(p int) string { return "http://" + addr(p) + "/metrics" }
 	env := append(os.Environ(),
 		"TAXIWAY_DATABASE_URL="+st.DatabaseURL(),
 		"TAXIWAY_CORE_LISTEN="+addr(cfg.CorePort),
@@ -248,7 +261,9 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		"TAXIWAY_TOKEN_UPSTREAM="+addr(cfg.TokenPort),
 		"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(cfg.GatewayPort),
 		"TAXIWAY_GATEWAY_BIND=127.0.0.1",
-		"TAXIWAY_GATEWAY_ADMIN="+addr(cfg.GatewayAdminPort),
+		"TAXIWAY_GATEWAY_OPS_BIND=127.0.0.1",
+		"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(cfg.GatewayOpsPort),
+		"TAXIWAY_GATEWAY_ADMIN="+adminListen(st.AdminSocket(Gateway)),
 		// Caddy keeps its state (autosaved config, local CA) under the checkout.
 		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", "config"),
@@ -270,8 +285,7 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		ready = httpReady("http://"+addr(cfg.CoreOpsPort)+"/readyz", http.StatusOK)
 	case Gateway:
 		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
-		// Without credentials the gateway answers 401: it is up and routing.
-		ready = httpReady("http://"+addr(cfg.GatewayPort)+"/taxii2/", http.StatusUnauthorized)
+		ready = gatewayReady(st.GatewayURL(), opsURL(cfg.GatewayOpsPort))
 	default:
 		g, ok := st.extraGateways[name]
 		if !ok {
@@ -280,14 +294,18 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		cmd = exec.Command(cfg.GatewayBin, "run", "--config", g.caddyfile, "--adapter", "caddyfile")
 		env = append(env,
 			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(g.port),
-			"TAXIWAY_GATEWAY_ADMIN="+addr(g.adminPort),
+			"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(g.opsPort),
+			"TAXIWAY_GATEWAY_ADMIN="+adminListen(st.AdminSocket(name)),
 			// Caddy's default admin address, for a Caddyfile that sets none.
-			"CADDY_ADMIN="+addr(g.adminPort),
+			"CADDY_ADMIN="+adminListen(st.AdminSocket(name)),
 			"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, name, "data"),
 			"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, name, "config"))
 		env = append(env, g.env...)
-		// 200: a gateway that publishes discovery.
-		ready = httpReady("http://"+addr(g.port)+"/taxii2/", http.StatusUnauthorized, http.StatusOK)
+		ready = gatewayReady(st.GatewayURLOf(name), opsURL(g.opsPort))
+		if g.caddyfile != cfg.Caddyfile {
+			// Another configuration need not serve the gateway's metrics.
+			ready = siteAnswers(st.GatewayURLOf(name))
+		}
 	}
 	cmd.Env = env
 	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
@@ -297,22 +315,27 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 }
 
 // StartGateway starts another gateway process named name (a replica, as
-// behind a load balancer) on port, with its admin endpoint on adminPort,
+// behind a load balancer) on port, with its ops listener on opsPort,
 // and waits until it is ready. Stop stops it with the rest.
-func (st *Stack) StartGateway(ctx context.Context, name string, port, adminPort int) error {
-	return st.StartGatewayConfig(ctx, name, st.cfg.Caddyfile, port, adminPort)
+func (st *Stack) StartGateway(ctx context.Context, name string, port, opsPort int) error {
+	return st.startExtraGateway(ctx, name, extraGateway{port: port, opsPort: opsPort, caddyfile: st.cfg.Caddyfile})
 }
 
-// StartGatewayConfig is StartGateway with another Caddyfile, which serves
-// on port (it may read TAXIWAY_GATEWAY_SITE) and is ready once it answers
-// GET /taxii2/ with 401 (or 200), and env added to the stack's environment. A
-// Caddyfile without an admin address gets adminPort through CADDY_ADMIN.
-func (st *Stack) StartGatewayConfig(ctx context.Context, name, caddyfile string, port, adminPort int, env ...string) error {
+// StartGatewayConfig starts a gateway process named name with another
+// Caddyfile, which serves on port (it may read TAXIWAY_GATEWAY_SITE) and is
+// ready once its site answers GET /taxii2/ under 500; env is added to the
+// stack's environment. A Caddyfile without an admin address gets a private
+// socket through CADDY_ADMIN.
+func (st *Stack) StartGatewayConfig(ctx context.Context, name, caddyfile string, port int, env ...string) error {
+	return st.startExtraGateway(ctx, name, extraGateway{port: port, caddyfile: caddyfile, env: env})
+}
+
+func (st *Stack) startExtraGateway(ctx context.Context, name string, g extraGateway) error {
 	switch name {
 	case TokenService, Core, Gateway:
 		return fmt.Errorf("%s names a service of the stack", name)
 	}
-	st.extraGateways[name] = extraGateway{port: port, adminPort: adminPort, caddyfile: caddyfile, env: env}
+	st.extraGateways[name] = g
 	return st.StartService(ctx, name)
 }
 
@@ -480,7 +503,7 @@ func portFree(port int) error {
 	return l.Close()
 }
 
-func httpReady(url string, want ...int) func(context.Context) error {
+func httpReady(url string, want int) func(context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -494,8 +517,8 @@ func httpReady(url string, want ...int) func(context.Context) error {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if !slices.Contains(want, resp.StatusCode) {
-			return fmt.Errorf("%s answered %d, want %v", url, resp.StatusCode, want)
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, want)
 		}
 		return nil
 	}
