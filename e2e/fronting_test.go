@@ -84,7 +84,7 @@ accounts:
   - {username: %s, password_hash: %q}
 `, legacyCol, legacyService, legacyService, svcHash, frontingUser, hash, frontingRevoked, hash))
 
-	ports, err := localstack.FreePorts(4)
+	ports, err := localstack.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ accounts:
 
 	// caddymodule/README's public discovery, added to the same block as it
 	// says: discovery without credentials only, plainly spelled.
-	ports, err = localstack.FreePorts(2)
+	ports, err = localstack.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
