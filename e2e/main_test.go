@@ -89,7 +89,7 @@ func run(m *testing.M) (int, error) {
 		return 1, fmt.Errorf("starting the stack: %w", err)
 	}
 	code := m.Run()
-	stopPolicyGateways()
+	stopFrontedProcesses()
 	if code != 0 {
 		for _, name := range []string{"gateway", "core", "tokenservice", "postgres"} {
 			b, _ := os.ReadFile(filepath.Join(cfg.DataDir, "logs", name+".log"))

@@ -154,7 +154,7 @@ func startProcess(dir, name, readyURL string, readyStatus int, env []string, bin
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	policyGatewayProcs = append(policyGatewayProcs, cmd)
+	frontedProcs = append(frontedProcs, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
@@ -170,12 +170,12 @@ func startProcess(dir, name, readyURL string, readyStatus int, env []string, bin
 	return fmt.Errorf("%s did not get ready:\n%s", name, b)
 }
 
-// policyGatewayProcs (the scenario's gateways and backend) are stopped by
-// stopPolicyGateways when the tests end.
-var policyGatewayProcs []*exec.Cmd
+// frontedProcs (the scenario's gateways and backend) are stopped by
+// stopFrontedProcesses when the tests end.
+var frontedProcs []*exec.Cmd
 
-func stopPolicyGateways() {
-	for _, cmd := range policyGatewayProcs {
+func stopFrontedProcesses() {
+	for _, cmd := range frontedProcs {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()

@@ -125,9 +125,9 @@ func (f *changeFeed) listenOnce(ctx context.Context) error {
 		}
 		if head, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
 			f.mu.Lock()
-			same := head == f.head
+			newer := head > f.head
 			f.mu.Unlock()
-			if same {
+			if !newer {
 				continue
 			}
 		}
@@ -135,7 +135,9 @@ func (f *changeFeed) listenOnce(ctx context.Context) error {
 	}
 }
 
-// wait blocks until the head differs from after, d passes or ctx ends.
+// wait blocks until the head is past after, d passes or ctx ends. Both
+// heads only grow; a reader ahead of the feed (the database was replaced)
+// is answered by its handler before it waits.
 func (f *changeFeed) wait(ctx context.Context, after int64, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -143,7 +145,7 @@ func (f *changeFeed) wait(ctx context.Context, after int64, d time.Duration) {
 		f.mu.Lock()
 		head, changed := f.head, f.changed
 		f.mu.Unlock()
-		if head != after {
+		if head > after {
 			return
 		}
 		select {
