@@ -176,3 +176,33 @@ func collectionExists(t *testing.T, f *fixture, id string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// TestImportVersionTimes imports versions in both spec versions, out of
+// order: the import must store the version times Add Objects would.
+func TestImportVersionTimes(t *testing.T) {
+	f := newFixture(t, nil)
+	a, b, c := newID("indicator"), newID("indicator"), newID("indicator")
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported", Alias: "imp"},
+		Grants:     []Grant{{Principal: "user:alice", Read: true}},
+		Objects: objectsOf(
+			imported(t, indicatorIn("2.1", a, "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00Z"),
+			imported(t, indicatorIn("2.0", a, "2020-02-01T00:00:00Z"), "2021-01-02T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-03-01T00:00:00Z"), "2021-01-03T00:00:00Z"),
+			imported(t, indicatorIn("2.0", c, "2020-05-01T00:00:00Z"), "2021-01-04T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-01-01T00:00:00Z"), "2021-01-05T00:00:00Z"),
+			imported(t, indicatorIn("2.1", c, "2020-04-01T00:00:00Z"), "2021-01-06T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-02-01T00:00:00Z"), "2021-01-07T00:00:00Z"),
+		),
+	}
+	if _, err := ImportCollection(context.Background(), f.pool, ci, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkVersionTimes(t, f, colImported)
+	rows := readStoredRows(t, f, colImported)
+	for _, q := range []selReq{{ep: "objects"}, {ep: "objects", spec: "2.0,2.1"}, {ep: "objects", version: "first"},
+		{ep: "objects", after: rows[2].added}, {ep: "manifest", spec: "2.0"}, {ep: "versions", oid: b}} {
+		q.maxLimit = 50
+		listAll(t, f, colImported, rows, q)
+	}
+}

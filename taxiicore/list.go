@@ -37,7 +37,7 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 		writeFilterError(w, err)
 		return
 	}
-	q := listQuery{collection: col.ID, f: f, lower: f.after, hasLower: f.hasAfter}
+	q := listQuery{collection: col.ID, f: f, lower: f.after, hasLower: f.hasAfter, specDefault: true}
 	if rt.ep == epObject || rt.ep == epVersions {
 		q.oid = rt.oid
 	}
@@ -151,6 +151,15 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 			taxiierror.Write(w, http.StatusNotFound, "Not found", "no object with this id in the collection")
 			return
 		}
+	}
+	ep := endpointName(rt.ep)
+	s.metrics.pageObjects.WithLabelValues(ep).Observe(float64(len(added)))
+	if rt.ep == epObjects || rt.ep == epObject {
+		var size int // total may hold the one object read past the page
+		for _, obj := range objects {
+			size += len(obj)
+		}
+		s.metrics.pageBytes.WithLabelValues(ep).Observe(float64(size))
 	}
 	var next string
 	if more {
