@@ -171,6 +171,9 @@ func inGroup(groups, group string) bool {
 // mayWriteSome reports whether c may write some collection of root: only
 // such a caller can have created a status there.
 func (c *caller) mayWriteSome(root *policyRoot) bool {
+	if c.admin {
+		return true
+	}
 	for _, col := range root.cols {
 		if c.accessTo(col).write {
 			return true

@@ -159,6 +159,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{partner, "GET", "/api1/collections/" + polShared + "/manifest/", 200},
 		{partner, "GET", "/api1/status/" + polUnlisted + "/", 404},
 		{writer, "GET", "/api1/status/" + polUnlisted + "/", 200},
+		{admin, "GET", "/private/api2/status/" + polUnlisted + "/", 200},
 		{nil, "GET", "/api1/status/" + polUnlisted + "/", 401},
 		{partner, "PUT", objects(polShared), 405},
 		{partner, "GET", "/api1/collections/" + polShared + "/secret/", 404},
