@@ -14,7 +14,7 @@ import (
 )
 
 // Grants for collections of fronted TAXII servers (see
-// migrations/0003_fronted_policy.sql). The token service stores them and
+// migrations/0004_fronted_policy.sql). The token service stores them and
 // serves them to the gateways (policyfeed.go), whose taxii_policy enforces
 // them; the backend itself knows nothing of them. The types below are both
 // what the admin tools pass in and what the gateways read.

@@ -39,7 +39,9 @@ type Server struct {
 	// dummyHash is verified for unknown usernames so that their answer
 	// takes as long as a wrong password's.
 	dummyHash string
-	metrics   *metrics
+	// failureTime sets the least time a failed login takes.
+	failureTime *failureClock
+	metrics     *metrics
 	// The feeds the gateways follow: revocations, and the fronted policy.
 	revocations *changeFeed
 	policy      *changeFeed
@@ -92,10 +94,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	case AlgHS256:
 		s.hs256 = signer{alg: AlgHS256, kid: hs256Kid(cfg.HS256Secret), secret: cfg.HS256Secret}
 	}
+	hashStart := time.Now()
 	s.dummyHash, err = HashPassword(rand.Text(), cfg.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
+	s.failureTime = newFailureClock(time.Since(hashStart))
 	s.revocations = newChangeFeed(pool, logger, "revocation", RevocationChannel, `SELECT coalesce(max(seq), 0) FROM token_revocations`)
 	s.revocations.maintain = func(ctx context.Context) { pruneRevocations(ctx, pool, logger) }
 	s.revocations.every = revocationPrune
