@@ -259,7 +259,7 @@ func TestHealthchecks(t *testing.T) {
 	for svc, listenVar := range map[string]string{
 		"core":         "TAXIWAY_CORE_OPS_LISTEN",
 		"tokenservice": "TAXIWAY_TOKEN_OPS_LISTEN",
-		"gateway":      "TAXIWAY_GATEWAY_ADMIN",
+		"gateway":      "TAXIWAY_GATEWAY_OPS_BIND:TAXIWAY_GATEWAY_OPS_PORT",
 	} {
 		s := service(t, p, svc)
 		hc := s.HealthCheck
@@ -288,6 +288,9 @@ func TestHealthchecks(t *testing.T) {
 			continue
 		}
 		listen := env(s, listenVar)
+		if bindVar, portVar, ok := strings.Cut(listenVar, ":"); ok {
+			listen = net.JoinHostPort(env(s, bindVar), env(s, portVar))
+		}
 		host, port, err := net.SplitHostPort(listen)
 		if err != nil {
 			t.Errorf("%s: %s=%q is not host:port: %v", svc, listenVar, listen, err)
@@ -982,5 +985,15 @@ func TestGoVersion(t *testing.T) {
 		if !found {
 			t.Errorf("%s has no ARG GO_VERSION", df)
 		}
+	}
+}
+
+// TestGatewayAdminAPIPrivate: the compose gateway's Caddy admin API is off
+// or a Unix socket only its user may open, never TCP: whatever reaches it
+// can load a config that reads TAXIWAY_IDENTITY_KEY.
+func TestGatewayAdminAPIPrivate(t *testing.T) {
+	admin := env(service(t, project(t), "gateway"), "TAXIWAY_GATEWAY_ADMIN")
+	if admin != "off" && !(strings.HasPrefix(admin, "unix/") && strings.HasSuffix(admin, "|0600")) {
+		t.Errorf("TAXIWAY_GATEWAY_ADMIN=%q, want off or unix/PATH|0600", admin)
 	}
 }

@@ -32,6 +32,8 @@ var (
 	corePort    int
 	tokenPort   int
 	metricsPort int // the gateway's metrics listener (TAXIWAY_GATEWAY_METRICS)
+	// gatewayOpsPort serves the gateway's metrics on loopback.
+	gatewayOpsPort int
 )
 
 func TestMain(m *testing.M) {
@@ -71,7 +73,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	cfg.GatewayPort, cfg.GatewayAdminPort = ports[0], ports[1]
+	cfg.GatewayPort, cfg.GatewayOpsPort = ports[0], ports[1]
 	cfg.CorePort, cfg.CoreOpsPort = ports[2], ports[3]
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	cfg.TokenTTL = tokenTTL
@@ -82,7 +84,7 @@ func run(m *testing.M) (int, error) {
 	metricsPort = ports[6]
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_METRICS=on", fmt.Sprint("TAXIWAY_GATEWAY_METRICS_PORT=", metricsPort))
 	taxiwayBin = cfg.TaxiwayBin
-	corePort, tokenPort = cfg.CorePort, cfg.TokenPort
+	corePort, tokenPort, gatewayOpsPort = cfg.CorePort, cfg.TokenPort, cfg.GatewayOpsPort
 	gatewayBin = cfg.GatewayBin
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
