@@ -92,7 +92,7 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 					return d.Errf("%s: %q is not a duration (e.g. 1m) or off", opt, v)
 				}
 			}
-			if err := checkRevocationMaxAge(dur); err != nil {
+			if err := checkFeedMaxAge(opt, dur); err != nil {
 				return d.Err(err.Error())
 			}
 			a.RevocationMaxAge = caddy.Duration(dur)

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,6 +130,67 @@ func FuzzVerifyJWT(f *testing.F) {
 		}
 		if time.Until(id.Expiry) > a.verifier.maxLifetime+time.Minute {
 			t.Fatalf("accepted a token living until %v", id.Expiry)
+		}
+	})
+}
+
+// FuzzCanonicalPath: whatever a client sends, an accepted path is one
+// spelling of plain unreserved segments, which canonicalPath keeps as it
+// is, and never holds a dot segment or an empty segment.
+func FuzzCanonicalPath(f *testing.F) {
+	for _, s := range []string{"/api1/collections/", "/%61/", "/a/%2e%2e/", "//", "/a/./b", "/%2F/", "/a%", "/\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := canonicalPath(in)
+		if !ok {
+			return
+		}
+		again, ok2 := canonicalPath(got)
+		if !ok2 || again != got {
+			t.Fatalf("%q -> %q is not stable (%q, %v)", in, got, again, ok2)
+		}
+		for i := 0; i < len(got); i++ {
+			if got[i] != '/' && !isUnreserved(got[i]) {
+				t.Fatalf("%q -> %q holds %q", in, got, got[i])
+			}
+		}
+		segs := strings.Split(got, "/")
+		for i, s := range segs[1:] {
+			if s == "." || s == ".." || (s == "" && i < len(segs)-2) {
+				t.Fatalf("%q -> %q holds segment %q", in, got, s)
+			}
+		}
+	})
+}
+
+// FuzzRewriteCollections: whatever a backend answers, the rewrite either
+// refuses it or yields JSON listing only collections the caller may see.
+func FuzzRewriteCollections(f *testing.F) {
+	f.Add([]byte(backendList))
+	f.Add([]byte(`{"collections":[{"id":"` + polInternal + `","id":"` + polShared + `"}]}`))
+	f.Add([]byte(`{"collections":null,"x":[1,{"a":"b"}]}`))
+	f.Add([]byte(`{"collections":[{"id":1},{"alias":"shared-iocs"}]}`))
+	p := testPolicy(f)
+	root := p.view.Load().roots[1]
+	partner := &caller{user: "pat", groups: "partners"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, err := rewriteCollections(body, root, partner)
+		if err != nil {
+			return
+		}
+		var got struct {
+			Collections []struct {
+				ID string `json:"id"`
+			} `json:"collections"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("rewrote %q into invalid JSON %q: %v", body, out, err)
+		}
+		for _, c := range got.Collections {
+			if lowerASCII(c.ID) != polShared && lowerASCII(c.ID) != polPublic {
+				t.Fatalf("partner sees %q in %q", c.ID, out)
+			}
 		}
 	})
 }

@@ -19,6 +19,11 @@ type metrics struct {
 	revocationAge     prometheus.Gauge
 	revocationEntries *prometheus.GaugeVec // kind
 
+	policyPolls     *prometheus.CounterVec // result
+	policyAge       prometheus.Gauge
+	policyEntries   *prometheus.GaugeVec   // backend
+	policyDecisions *prometheus.CounterVec // result
+
 	// Children for the per-request path, bound once: label hashing on
 	// every request would be wasted work.
 	okByMethod  map[string]prometheus.Counter
@@ -97,6 +102,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: ns, Subsystem: sub, Name: "revocation_entries",
 		Help: "Revocations held in memory, by kind (account, token); each is dropped once its tokens have expired.",
 	}, []string{"kind"})); err != nil {
+		return nil, err
+	}
+	if m.policyPolls, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_polls_total",
+		Help: "Answers (ok) and failures (error) polling the token service's policy feed (taxii_policy).",
+	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	if m.policyAge, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_state_age_seconds",
+		Help: "Seconds since the policy feed last answered (a healthy long poll keeps it under about 15).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.policyEntries, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_entries",
+		Help: "Collections and grants of the fronted policy held in memory, by backend.",
+	}, []string{"backend"})); err != nil {
+		return nil, err
+	}
+	if m.policyDecisions, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_decisions_total",
+		Help: "taxii_policy decisions by result (pass, not_found, forbidden, unauthorized, bad_path, method, unavailable).",
+	}, []string{"result"})); err != nil {
 		return nil, err
 	}
 	m.okByMethod = map[string]prometheus.Counter{}

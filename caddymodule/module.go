@@ -282,7 +282,7 @@ func (a *TaxiiAuth) Provision(ctx caddy.Context) error {
 		a.logger.Warn("JWKS not available yet; Bearer tokens are refused until it is, retrying in the background",
 			slog.String("jwks_url", a.JWKSURL))
 	}
-	if a.revocations != nil && !a.revocations.waitReady(ctx, revocationStartWait) {
+	if a.revocations != nil && !a.revocations.waitReady(ctx, feedStartWait) {
 		a.logger.Warn("revocation feed not available yet; tokens get 503 until it answers, retrying in the background",
 			slog.String("revocation_url", a.RevocationURL))
 	}
@@ -389,7 +389,7 @@ func (a *TaxiiAuth) Validate() error {
 			return fmt.Errorf("revocation_url: %w", err)
 		}
 	}
-	if err := checkRevocationMaxAge(time.Duration(a.RevocationMaxAge)); err != nil {
+	if err := checkFeedMaxAge("revocation_max_age", time.Duration(a.RevocationMaxAge)); err != nil {
 		return err
 	}
 	if a.RevocationMaxAge != 0 && a.RevocationURL == "" {
@@ -451,13 +451,6 @@ func checkHTTPURL(raw string) error {
 func checkLeeway(d time.Duration) error {
 	if d < 0 || d > maxLeeway {
 		return fmt.Errorf("leeway must be between 0 and %s, got %s", maxLeeway, d)
-	}
-	return nil
-}
-
-func checkRevocationMaxAge(d time.Duration) error {
-	if d != 0 && d < minRevocationMaxAge {
-		return fmt.Errorf("revocation_max_age must be 0 (serve from the last state) or at least %s, got %s", minRevocationMaxAge, d)
 	}
 	return nil
 }

@@ -59,6 +59,8 @@ func (a *TaxiiAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.User)
 	}
+	// taxii_policy, later in the route, decides with this identity.
+	caddyhttp.SetVar(r.Context(), identityVar, id)
 	return next.ServeHTTP(w, r)
 }
 

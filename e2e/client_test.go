@@ -27,6 +27,10 @@ type client struct {
 	t    *testing.T
 	auth func(*http.Request)
 	hdr  http.Header
+	base string // the gateway; the stack's when empty
+	// patient retries answers 503 with Retry-After (a token service
+	// busy hashing passwords on a loaded machine) a few times.
+	patient bool
 }
 
 func basic(t *testing.T, user, password string) client {
@@ -54,6 +58,12 @@ func freshBearer(t *testing.T, user, password string) client {
 
 func anonymous(t *testing.T) client { return client{t: t, auth: func(*http.Request) {}} }
 
+// at sends the returned client's requests to the gateway at base.
+func (c client) at(base string) client {
+	c.base = base
+	return c
+}
+
 // with adds headers to every request of the returned client.
 func (c client) with(h http.Header) client {
 	c.hdr = h
@@ -65,36 +75,49 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 // do sends a TAXII request and returns the response with its body read.
 func (c client) do(method, path string, body any) (*http.Response, []byte) {
 	c.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
-		b, err := json.Marshal(body)
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	base := c.base
+	if base == "" {
+		base = stack.GatewayURL()
+	}
+	for attempt := 1; ; attempt++ {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(raw)
+		}
+		req, err := http.NewRequest(method, base+path, rd)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		req.Header.Set("Accept", taxiiType)
+		if body != nil {
+			req.Header.Set("Content-Type", taxiiType)
+		}
+		for k, vs := range c.hdr {
+			req.Header[k] = vs
+		}
+		c.auth(req)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			c.t.Fatalf("%s %s: %v", method, path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			c.t.Fatalf("%s %s: reading body: %v", method, path, err)
+		}
+		if c.patient && attempt < 5 && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+			time.Sleep(time.Second)
+			continue
+		}
+		return resp, b
 	}
-	req, err := http.NewRequest(method, stack.GatewayURL()+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Accept", taxiiType)
-	if body != nil {
-		req.Header.Set("Content-Type", taxiiType)
-	}
-	for k, vs := range c.hdr {
-		req.Header[k] = vs
-	}
-	c.auth(req)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return resp, b
 }
 
 // json sends a request, checks the status and the TAXII media type, and

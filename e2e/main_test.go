@@ -28,7 +28,9 @@ const (
 var (
 	stack      *localstack.Stack
 	taxiwayBin string
+	gatewayBin string
 	corePort   int
+	tokenPort  int
 	// gatewayOpsPort serves the gateway's metrics on loopback.
 	gatewayOpsPort int
 )
@@ -78,7 +80,8 @@ func run(m *testing.M) (int, error) {
 	// anonymous; the core still answers 401 wherever nothing is public.
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
 	taxiwayBin = cfg.TaxiwayBin
-	corePort, gatewayOpsPort = cfg.CorePort, cfg.GatewayOpsPort
+	corePort, tokenPort, gatewayOpsPort = cfg.CorePort, cfg.TokenPort, cfg.GatewayOpsPort
+	gatewayBin = cfg.GatewayBin
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}
@@ -88,6 +91,7 @@ func run(m *testing.M) (int, error) {
 		return 1, fmt.Errorf("starting the stack: %w", err)
 	}
 	code := m.Run()
+	stopFrontedProcesses()
 	if code != 0 {
 		for _, name := range []string{"gateway", "core", "tokenservice", "postgres"} {
 			b, _ := os.ReadFile(filepath.Join(cfg.DataDir, "logs", name+".log"))

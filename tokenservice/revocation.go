@@ -2,13 +2,10 @@ package tokenservice
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,9 +30,6 @@ const (
 	MaxRevocationWait = 30 * time.Second
 	// revocationPageSize bounds one answer; "more" asks for the rest.
 	revocationPageSize = 5000
-	// revocationPoll is how often a replica rereads the newest seq without
-	// a notification.
-	revocationPoll = time.Second
 	// revocationPrune is how often expired rows are deleted.
 	revocationPrune = 10 * time.Minute
 	// RevokedTokenKeep is how long a revoked jti is kept when the token's
@@ -88,139 +82,11 @@ type RevocationPage struct {
 	Entries []RevocationEntry `json:"entries"`
 }
 
-// revocationFeed knows the newest committed seq and wakes waiting polls
-// when it grows.
-type revocationFeed struct {
-	pool    *pgxpool.Pool
-	logger  *slog.Logger
-	stopped chan struct{} // closed when run returns: the service is shutting down
-
-	mu      sync.Mutex
-	head    int64
-	changed chan struct{} // closed and replaced when head grows
-}
-
-func newRevocationFeed(pool *pgxpool.Pool, logger *slog.Logger) *revocationFeed {
-	return &revocationFeed{pool: pool, logger: logger, changed: make(chan struct{}), stopped: make(chan struct{})}
-}
-
-// run follows notifications (reconnecting with backoff) and polls the head
-// every revocationPoll, until ctx ends.
-func (f *revocationFeed) run(ctx context.Context) {
-	// Long polls end when the service starts shutting down, so that they
-	// do not hold its graceful shutdown for their whole wait.
-	defer close(f.stopped)
-	go f.listen(ctx)
-	tick := time.NewTicker(revocationPoll)
-	defer tick.Stop()
-	lastPrune := time.Time{}
-	for {
-		f.refresh(ctx)
-		if time.Since(lastPrune) > revocationPrune {
-			lastPrune = time.Now()
-			// Kept an hour past keep_until, so that a gateway never sees a
-			// row vanish before it expired there too.
-			if _, err := f.pool.Exec(ctx, `DELETE FROM token_revocations WHERE keep_until < clock_timestamp() - interval '1 hour'`); err != nil && ctx.Err() == nil {
-				f.logger.Warn("pruning expired revocations", "error", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// refresh rereads the newest seq and wakes the waiters if it grew.
-func (f *revocationFeed) refresh(ctx context.Context) {
-	var head int64
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM token_revocations`).Scan(&head); err != nil {
-		if ctx.Err() == nil {
-			f.logger.Debug("reading the revocation head", "error", err)
-		}
-		return
-	}
-	f.advance(head)
-}
-
-func (f *revocationFeed) advance(head int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if head != f.head {
-		f.head = head
-		close(f.changed)
-		f.changed = make(chan struct{})
-	}
-}
-
-// listen holds a connection of its own in LISTEN and refreshes the head on
-// every notification.
-func (f *revocationFeed) listen(ctx context.Context) {
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		err := f.listenOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.logger.Warn("revocation notifications interrupted; polling every second meanwhile",
-			"error", err, "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-}
-
-func (f *revocationFeed) listenOnce(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, f.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+RevocationChannel); err != nil {
-		return fmt.Errorf("listening: %w", err)
-	}
-	f.refresh(ctx) // rows committed while not listening
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if seq, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			f.mu.Lock()
-			newer := seq > f.head
-			f.mu.Unlock()
-			if !newer {
-				continue
-			}
-		}
-		f.refresh(ctx)
-	}
-}
-
-// wait blocks until the head is past after, d passes or ctx ends.
-func (f *revocationFeed) wait(ctx context.Context, after int64, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		f.mu.Lock()
-		head, changed := f.head, f.changed
-		f.mu.Unlock()
-		if head > after {
-			return
-		}
-		select {
-		case <-changed:
-		case <-t.C:
-			return
-		case <-ctx.Done():
-			return
-		case <-f.stopped:
-			return
-		}
+// pruneRevocations deletes rows kept an hour past keep_until, so that a
+// gateway never sees a row vanish before it expired there too.
+func pruneRevocations(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) {
+	if _, err := pool.Exec(ctx, `DELETE FROM token_revocations WHERE keep_until < clock_timestamp() - interval '1 hour'`); err != nil && ctx.Err() == nil {
+		logger.Warn("pruning expired revocations", "error", err)
 	}
 }
 
@@ -260,34 +126,14 @@ func readRevocations(ctx context.Context, pool *pgxpool.Pool, after int64) (Revo
 
 // serveRevocations answers the gateways' long polls.
 func (s *Server) serveRevocations(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+	after, wait, ok := feedQuery(w, r)
+	if !ok {
 		return
-	}
-	q := r.URL.Query()
-	after, err := strconv.ParseInt(q.Get("after"), 10, 64)
-	if q.Get("after") == "" {
-		after, err = 0, nil
-	}
-	if err != nil || after < 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "after must be a cursor from an earlier answer, or 0")
-		return
-	}
-	var wait time.Duration
-	if v := q.Get("wait"); v != "" {
-		secs, err := strconv.Atoi(v)
-		if err != nil || secs < 0 || time.Duration(secs)*time.Second > MaxRevocationWait {
-			writeError(w, http.StatusBadRequest, "invalid_request",
-				fmt.Sprintf("wait must be whole seconds from 0 to %d", int(MaxRevocationWait/time.Second)))
-			return
-		}
-		wait = time.Duration(secs) * time.Second
 	}
 	ctx := r.Context()
 	page, err := readRevocations(ctx, s.pool, after)
 	if err == nil && len(page.Entries) == 0 && !page.Reset && wait > 0 {
-		s.feed.wait(ctx, after, wait)
+		s.revocations.wait(ctx, after, wait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -299,10 +145,5 @@ func (s *Server) serveRevocations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "revocations cannot be read right now; retry shortly")
 		return
 	}
-	body, _ := json.Marshal(page)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(body, '\n'))
+	writeFeedAnswer(w, page)
 }

@@ -42,7 +42,9 @@ type Server struct {
 	// failureTime sets the least time a failed login takes.
 	failureTime *failureClock
 	metrics     *metrics
-	feed        *revocationFeed
+	// The feeds the gateways follow: revocations, and the fronted policy.
+	revocations *changeFeed
+	policy      *changeFeed
 }
 
 // New checks cfg, makes sure the schema is current and a signing key
@@ -98,21 +100,27 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 		return nil, err
 	}
 	s.failureTime = newFailureClock(time.Since(hashStart))
-	s.feed = newRevocationFeed(pool, logger)
-	go s.feed.run(ctx)
+	s.revocations = newChangeFeed(pool, logger, "revocation", RevocationChannel, `SELECT coalesce(max(seq), 0) FROM token_revocations`)
+	s.revocations.maintain = func(ctx context.Context) { pruneRevocations(ctx, pool, logger) }
+	s.revocations.every = revocationPrune
+	go s.revocations.run(ctx)
+	s.policy = newChangeFeed(pool, logger, "policy", PolicyChannel, `SELECT version FROM token_fronted_policy`)
+	go s.policy.run(ctx)
 	return s, nil
 }
 
 // Handler serves POST /management/auth, the JWKS at
 // /.well-known/jwks.json and /management/jwks.json (for a gateway that
 // routes only /management/* here), and the gateways' revocation feed at
-// /internal/revocations, which the gateway does not route to clients.
+// /internal/revocations and the fronted policy at /internal/policy, which
+// the gateway does not route to clients.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/management/auth", s.serveAuth)
 	mux.HandleFunc("/.well-known/jwks.json", s.serveJWKS)
 	mux.HandleFunc("/management/jwks.json", s.serveJWKS)
 	mux.HandleFunc("/internal/revocations", s.serveRevocations)
+	mux.HandleFunc("/internal/policy", s.servePolicy)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "the token service serves POST /management/auth and GET /.well-known/jwks.json")
 	})

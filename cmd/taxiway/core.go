@@ -11,8 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/taxiway/taxiway/internal/trustedproxy"
 	"github.com/taxiway/taxiway/taxiicore"
+	"github.com/taxiway/taxiway/tokenservice"
 )
 
 // coreCommands are taxiicore's subcommands: the server and its catalog.
@@ -21,7 +24,7 @@ func coreCommands() []command {
 		{name: "core", summary: "serve the TAXII 2.1 API (taxiicore)", run: runCore},
 		{name: "root", summary: "add, list or remove TAXII API roots", run: runRoot},
 		{name: "collection", summary: "add, list or remove TAXII collections", run: runCollection},
-		{name: "grant", summary: "add, list or remove collection grants", run: runGrant},
+		{name: "grant", summary: "add, list or remove collection grants (-backend: on a fronted TAXII server)", run: runGrant},
 	}
 }
 
@@ -217,15 +220,25 @@ func runGrant(ctx context.Context, args []string) error {
 	to := fs.String("to", "", "principal: user:<name>, group:<name>, authenticated or anonymous")
 	read := fs.Bool("read", false, "grant read (add)")
 	write := fs.Bool("write", false, "grant write (add)")
+	backend := fs.String("backend", "", "a fronted TAXII server's name (taxii_policy's backend): the grant is on its collection, enforced by the gateways")
+	root := fs.String("root", "", "with -backend: the API root's path on that server, e.g. /api1/")
+	alias := fs.String("alias", "", "with -backend: the collection's alias on that server, if it has one (add)")
 	verb, err := subcommand(fs, args)
 	if err != nil {
 		return err
+	}
+	if *backend == "" && (*root != "" || *alias != "") {
+		return fmt.Errorf("-root and -alias name a fronted server's collection: give -backend too")
 	}
 	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if *backend != "" {
+		return runFrontedGrant(ctx, pool, verb, tokenservice.FrontedGrantSpec{Backend: *backend, Root: *root, Collection: *col, Alias: *alias,
+			Grant: tokenservice.FrontedGrant{To: *to, Read: *read, Write: *write}})
+	}
 	switch verb {
 	case "add":
 		if err := taxiicore.SetGrant(ctx, pool, taxiicore.Grant{CollectionID: *col, Principal: *to, Read: *read, Write: *write}); err != nil {
@@ -246,6 +259,51 @@ func runGrant(ctx context.Context, args []string) error {
 		fmt.Fprintln(tw, "COLLECTION\tPRINCIPAL\tREAD\tWRITE")
 		for _, g := range grants {
 			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\n", g.CollectionID, g.Principal, g.Read, g.Write)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// runFrontedGrant is `taxiway grant` for a collection of a fronted server
+// (-backend): the token service stores it and the gateways enforce it.
+func runFrontedGrant(ctx context.Context, pool *pgxpool.Pool, verb string, spec tokenservice.FrontedGrantSpec) error {
+	where := spec.Backend + " " + spec.Root + spec.Collection
+	switch verb {
+	case "add":
+		if err := tokenservice.SetFrontedGrant(ctx, pool, spec); err != nil {
+			return err
+		}
+		fmt.Printf("granted %s on %s: read=%t write=%t\n", spec.Grant.To, where, spec.Grant.Read, spec.Grant.Write)
+	case "remove":
+		if err := tokenservice.RemoveFrontedGrant(ctx, pool, spec); err != nil {
+			return err
+		}
+		fmt.Printf("removed the grant to %s on %s\n", spec.Grant.To, where)
+	case "list":
+		snap, err := tokenservice.ReadPolicy(ctx, pool)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "BACKEND\tROOT\tCOLLECTION\tALIAS\tPRINCIPAL\tREAD\tWRITE")
+		for _, b := range snap.Backends {
+			if b.Name != spec.Backend {
+				continue
+			}
+			for _, r := range b.Roots {
+				if spec.Root != "" && r.Path != spec.Root {
+					continue
+				}
+				for _, c := range r.Collections {
+					if spec.Collection != "" && !strings.EqualFold(c.ID, spec.Collection) {
+						continue
+					}
+					for _, g := range c.Grants {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%t\n", b.Name, r.Path, c.ID, c.Alias, g.To, g.Read, g.Write)
+					}
+				}
+			}
 		}
 		return tw.Flush()
 	}

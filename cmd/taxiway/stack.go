@@ -70,6 +70,9 @@ func runSync(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("%s\n%s\n", report.Core, report.Accounts)
+	if len(f.Fronted) > 0 || report.Policy.Changed() {
+		fmt.Println(report.Policy)
+	}
 	return nil
 }
 

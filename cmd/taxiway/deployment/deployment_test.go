@@ -76,3 +76,39 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("applying a password_file relative to the YAML: %v", err)
 	}
 }
+
+// The fronted section reaches the gateway policy: applied, applied again
+// without change, and validated like the rest of the file.
+func TestFrontedSection(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	const yaml = `
+fronted:
+  - backend: legacy
+    api_roots:
+      - path: /api1/
+        public: true
+        collections:
+          - id: 365FED99-08fa-fdcd-a1b3-fb247eb41d01
+            alias: shared-iocs
+            grants:
+              - {to: "group:partners", read: true}
+              - {to: "group:analysts", read: true, write: true}
+`
+	f := decodeSpec(t, yaml)
+	first, err := Apply(ctx, pool, f, false)
+	if err != nil || len(first.Policy.Created) != 5 {
+		t.Fatalf("first apply: %+v (%v)", first.Policy, err)
+	}
+	if again, err := Apply(ctx, pool, f, true); err != nil || again.Policy.Changed() {
+		t.Fatalf("second apply: %+v (%v)", again.Policy, err)
+	}
+	snap, err := tokenservice.ReadPolicy(ctx, pool)
+	if err != nil || len(snap.Backends) != 1 || snap.Backends[0].Roots[0].Collections[0].ID != "365fed99-08fa-fdcd-a1b3-fb247eb41d01" {
+		t.Fatalf("stored %+v (%v)", snap, err)
+	}
+	bad := decodeSpec(t, strings.Replace(yaml, "path: /api1/", "path: /api1/../x/", 1))
+	if _, err := Apply(ctx, pool, bad, false); err == nil || !strings.Contains(err.Error(), "/api1/../x/") {
+		t.Fatalf("a dot segment in a root path: %v", err)
+	}
+}

@@ -19,6 +19,15 @@ package deployment
 //	    groups: [analysts]
 //	  - username: feed-bot
 //	    password_file: secrets/feed-bot.password   # relative to the YAML's folder
+//	fronted:                                       # collections of other TAXII servers
+//	  - backend: legacy                            # taxii_policy's backend option
+//	    api_roots:
+//	      - path: /api1/
+//	        collections:
+//	          - id: 365fed99-08fa-fdcd-a1b3-fb247eb41d01
+//	            alias: shared-iocs
+//	            grants:
+//	              - {to: "group:partners", read: true}
 
 // File is the whole declarative file.
 type File struct {
@@ -30,6 +39,10 @@ type File struct {
 	// Accounts of the token service. Passwords appear only as hashes or as
 	// files holding them, never in plain text here.
 	Accounts []AccountEntry `yaml:"accounts"`
+	// Fronted lists TAXII servers behind the gateway (not Taxiway's core)
+	// whose collections the gateways' taxii_policy guards, with the same
+	// grants as the core's collections.
+	Fronted []FrontedEntry `yaml:"fronted,omitempty"`
 
 	// dir resolves password_file paths relative to the file itself.
 	dir string
@@ -103,4 +116,36 @@ type AccountEntry struct {
 	Groups []string `yaml:"groups,omitempty"`
 	// Disabled refuses the account tokens while keeping it.
 	Disabled bool `yaml:"disabled,omitempty"`
+}
+
+// FrontedEntry is one TAXII server behind the gateway.
+type FrontedEntry struct {
+	// Backend is the name taxii_policy's backend option selects.
+	Backend string `yaml:"backend"`
+	// PublicDiscovery lets callers without credentials read its discovery
+	// resource (with taxii_auth's anonymous option on).
+	PublicDiscovery bool               `yaml:"public_discovery,omitempty"`
+	APIRoots        []FrontedRootEntry `yaml:"api_roots,omitempty"`
+}
+
+// FrontedRootEntry is an API root of a fronted server.
+type FrontedRootEntry struct {
+	// Path is the API root's path as the server sees it, e.g. /api1/.
+	Path string `yaml:"path"`
+	// Public lets callers without credentials read the API root and its
+	// collection list, which shows them only collections granted to
+	// anonymous.
+	Public      bool                     `yaml:"public,omitempty"`
+	Collections []FrontedCollectionEntry `yaml:"collections,omitempty"`
+}
+
+// FrontedCollectionEntry is a collection of a fronted server. Collections
+// not listed here are hidden from everyone but the admin group.
+type FrontedCollectionEntry struct {
+	// ID is the collection's id on the server (a UUID).
+	ID string `yaml:"id"`
+	// Alias is the server's alias of the collection, if it has one, so
+	// that requests by alias are judged as requests by id.
+	Alias  string       `yaml:"alias,omitempty"`
+	Grants []GrantEntry `yaml:"grants,omitempty"`
 }

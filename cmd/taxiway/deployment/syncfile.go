@@ -54,6 +54,8 @@ func parse(raw []byte, dir string) (*File, error) {
 type Report struct {
 	Core     taxiicore.SyncReport
 	Accounts tokenservice.SyncReport
+	// Policy is the fronted servers' grants (the file's fronted section).
+	Policy tokenservice.SyncReport
 }
 
 // Apply makes the database match f. With prune, items the file does not
@@ -70,7 +72,31 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, f *File, prune bool) (Report
 	if r.Accounts, err = tokenservice.SyncAccounts(ctx, pool, accounts, prune); err != nil {
 		return r, fmt.Errorf("syncing accounts: %w", err)
 	}
+	if r.Policy, err = tokenservice.SyncFronted(ctx, pool, f.frontedPolicy(), prune); err != nil {
+		return r, fmt.Errorf("syncing fronted servers: %w", err)
+	}
 	return r, nil
+}
+
+// frontedPolicy is the gateway policy's part of f.
+func (f *File) frontedPolicy() []tokenservice.FrontedBackend {
+	out := []tokenservice.FrontedBackend{}
+	for _, b := range f.Fronted {
+		fb := tokenservice.FrontedBackend{Name: b.Backend, PublicDiscovery: b.PublicDiscovery}
+		for _, r := range b.APIRoots {
+			fr := tokenservice.FrontedRoot{Path: r.Path, Public: r.Public}
+			for _, c := range r.Collections {
+				fc := tokenservice.FrontedCollection{ID: c.ID, Alias: c.Alias}
+				for _, g := range c.Grants {
+					fc.Grants = append(fc.Grants, tokenservice.FrontedGrant{To: g.To, Read: g.Read, Write: g.Write})
+				}
+				fr.Collections = append(fr.Collections, fc)
+			}
+			fb.Roots = append(fb.Roots, fr)
+		}
+		out = append(out, fb)
+	}
+	return out
 }
 
 // catalog is the core's part of f.
