@@ -629,10 +629,10 @@ var (
 	caddyRuntimeEnvRE = regexp.MustCompile(`\{env\.([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
 
-// TestGatewayEnvMatchesCaddyfile: every TAXIWAY_* variable the gateway sets
-// is read by the root Caddyfile, and the Caddyfile adapts with exactly the
-// gateway's environment.
-func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
+// caddyfileVars: every variable the root Caddyfile reads, at adapt time
+// ({$VAR}) or at run time ({env.VAR}), comments left out.
+func caddyfileVars(t *testing.T) map[string]bool {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "Caddyfile"))
 	if err != nil {
 		t.Fatalf("reading the root Caddyfile: %v", err)
@@ -649,6 +649,14 @@ func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
 			read[m[1]] = true
 		}
 	}
+	return read
+}
+
+// TestGatewayEnvMatchesCaddyfile: every TAXIWAY_* variable the gateway sets
+// is read by the root Caddyfile, and the Caddyfile adapts with exactly the
+// gateway's environment.
+func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
+	read := caddyfileVars(t)
 	gw := service(t, project(t), "gateway")
 	for v := range gw.Environment {
 		if strings.HasPrefix(v, "TAXIWAY_") && !read[v] {

@@ -233,22 +233,7 @@ func checkGatewayUnit(t *testing.T, bin string, args []string, env types.Mapping
 	if !slices.Equal(args, want) {
 		t.Fatalf("gateway arguments %q, want %q", args, want)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "Caddyfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		for _, m := range caddyEnvRE.FindAllStringSubmatch(line, -1) {
-			read[m[1]] = true
-		}
-		for _, m := range caddyRuntimeEnvRE.FindAllStringSubmatch(line, -1) {
-			read[m[1]] = true
-		}
-	}
+	read := caddyfileVars(t)
 	for v := range env {
 		if strings.HasPrefix(v, "TAXIWAY_") && !read[v] {
 			t.Errorf("the gateway unit sets %s, which the Caddyfile never reads", v)
