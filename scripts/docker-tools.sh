@@ -56,11 +56,11 @@ build_plugin() {
   dir=$(GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -n "$dir" ] || { echo "go mod download $module@$version gave no directory" >&2; return 1; }
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
   cp -r "$dir/." "$work/"
   chmod -R u+w "$work"
   (cd "$work" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod \
-    go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg") || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
   mv "$out.tmp" "$out"
   echo "$version" >"$stamp"
 }

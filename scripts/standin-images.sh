@@ -6,7 +6,8 @@
 # these only when the official ones are not on the machine already.
 #
 #   taxiway-standin/debian:bookworm-slim      mmdebstrap --variant=minbase bookworm
-#   taxiway-standin/golang:1.26-bookworm      the same with Go 1.26.8 in /usr/local/go
+#   taxiway-standin/golang:1.26-bookworm      the same with Go 1.26.8 in /usr/local/go, trusting
+#                                             this machine's certificate authorities
 #   taxiway-standin/distroless-static:nonroot what gcr.io/distroless/static-debian12:nonroot
 #                                             holds: CA certificates, tzdata, passwd with
 #                                             nonroot (65532), no shell
@@ -40,13 +41,21 @@ fi
 
 # Go as golang:1.26-bookworm has it, from the Go module proxy (GOTOOLCHAIN makes the
 # go command fetch that exact toolchain, or use itself when it is that version).
-if ! have $P/golang:1.26-bookworm; then
+if ! have $P/golang-toolchain:$GO_TOOLCHAIN; then
   say "$P/golang:1.26-bookworm ($GO_TOOLCHAIN)"
   goroot=$(GOTOOLCHAIN=$GO_TOOLCHAIN go env GOROOT)
   [ "$(GOTOOLCHAIN=$GO_TOOLCHAIN go env GOVERSION)" = "$GO_TOOLCHAIN" ] || { echo "no $GO_TOOLCHAIN" >&2; exit 1; }
-  docker build -q -t $P/golang:1.26-bookworm --build-arg BASE=$P/debian:bookworm-slim \
+  docker build -q -t $P/golang-toolchain:$GO_TOOLCHAIN --build-arg BASE=$P/debian:bookworm-slim \
     -f deploy/standins/golang.Dockerfile "$goroot" >/dev/null
 fi
+# The builds reach the Go module proxy through whatever this machine does, so
+# the build image trusts the certificate authorities this machine trusts (an
+# egress proxy's, here). Cheap, and done each time the bundle may have changed.
+ca=$(mktemp -d)
+cp /etc/ssl/certs/ca-certificates.crt "$ca/"
+docker build -q -t $P/golang:1.26-bookworm --build-arg BASE=$P/golang-toolchain:$GO_TOOLCHAIN \
+  -f "$PWD/deploy/standins/machine-ca.Dockerfile" "$ca" >/dev/null
+rm -rf "$ca"
 
 if ! have $P/distroless-static:nonroot; then
   say "$P/distroless-static:nonroot"
@@ -59,8 +68,8 @@ fi
 if ! have $P/postgres-base:15-bookworm; then
   say "$P/postgres:15-bookworm (mmdebstrap with postgresql-15, about two minutes)"
   $sudo mmdebstrap --quiet --variant=minbase --include=postgresql-15 \
-    --essential-hook='chroot "$1" groupadd -r -g 999 postgres' \
-    --essential-hook='chroot "$1" useradd -r -u 999 -g postgres -d /var/lib/postgresql -s /bin/bash postgres' \
+    --essential-hook='echo "postgres:x:999:" >>"$1/etc/group"' \
+    --essential-hook='echo "postgres:x:999:999::/var/lib/postgresql:/bin/bash" >>"$1/etc/passwd"' \
     --customize-hook='rm -rf "$1/var/lib/postgresql/15" "$1/etc/postgresql/15" "$1/var/cache/apt/archives/"*.deb' \
     bookworm "$CACHE/bookworm-postgres.tar"
   docker import "$CACHE/bookworm-postgres.tar" $P/postgres-base:15-bookworm >/dev/null

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 bash scripts/docker-tools.sh install
 eval "$(bash scripts/docker-tools.sh start)"
-trap 'bash scripts/docker-tools.sh stop' EXIT
+trap 'bash "$PWD/scripts/docker-tools.sh" stop' EXIT
 t1=$(date +%s)
 
 # The official base images when this machine has them all (pulled by the

@@ -135,9 +135,9 @@ func checkHardening(t *testing.T) {
 	// The processes really run as those users: no root process in any
 	// running container.
 	for _, id := range containers(t, "", false) {
-		out := docker(t, "top", id, "-o", "uid,comm")
+		out := docker(t, "top", id, "-o", "pid,uid,comm")
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-			if f := strings.Fields(line); len(f) > 0 && (f[0] == "0" || f[0] == "root") {
+			if f := strings.Fields(line); len(f) > 1 && (f[1] == "0" || f[1] == "root") {
 				t.Errorf("container %s runs a root process: %s", id[:12], line)
 			}
 		}
