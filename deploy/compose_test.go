@@ -234,6 +234,9 @@ func TestNetworkIsolation(t *testing.T) {
 		if nw.External {
 			t.Errorf("network %s is external; the stack should own its networks", name)
 		}
+		if name == monitoringNetwork {
+			continue // the monitoring profile's: TestMonitoringProfile
+		}
 		if !nw.Internal && !slices.Equal(m[name], []string{"gateway"}) {
 			t.Errorf("network %s (services %v) is not internal", name, m[name])
 		}
@@ -401,8 +404,7 @@ func TestStartOrder(t *testing.T) {
 }
 
 func TestHardening(t *testing.T) {
-	p := project(t)
-	for name, s := range p.Services {
+	for name, s := range withMonitoring(t).Services {
 		if !s.ReadOnly {
 			t.Errorf("%s: root filesystem is writable", name)
 		}
@@ -421,7 +423,7 @@ func TestHardening(t *testing.T) {
 	}
 	// Postgres starts as the official image's unprivileged user, not as
 	// root dropping privileges (which would need capabilities).
-	if u := service(t, p, "postgres").User; u != "postgres" {
+	if u := service(t, project(t), "postgres").User; u != "postgres" {
 		t.Errorf("postgres user = %q, want postgres", u)
 	}
 	// The images themselves switch to an unprivileged user.
@@ -440,8 +442,7 @@ func TestHardening(t *testing.T) {
 
 // TestBindMountsExist: files mounted from the checkout are there.
 func TestBindMountsExist(t *testing.T) {
-	p := project(t)
-	for name, s := range p.Services {
+	for name, s := range withMonitoring(t).Services {
 		for _, v := range s.Volumes {
 			if v.Type != types.VolumeTypeBind {
 				continue

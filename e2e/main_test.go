@@ -26,9 +26,10 @@ const (
 // The stack is shared by every test of this binary: starting it costs
 // seconds. taxiwayBin is the binary the stack runs, for admin commands.
 var (
-	stack      *localstack.Stack
-	taxiwayBin string
-	corePort   int
+	stack       *localstack.Stack
+	taxiwayBin  string
+	corePort    int
+	metricsPort int // the gateway's metrics listener (TAXIWAY_GATEWAY_METRICS)
 )
 
 func TestMain(m *testing.M) {
@@ -64,7 +65,7 @@ func run(m *testing.M) (int, error) {
 	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
 		return 1, err
 	}
-	ports, err := localstack.FreePorts(6)
+	ports, err := localstack.FreePorts(7)
 	if err != nil {
 		return 1, err
 	}
@@ -75,6 +76,9 @@ func run(m *testing.M) (int, error) {
 	// Public collections: requests without credentials pass the gateway as
 	// anonymous; the core still answers 401 wherever nothing is public.
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
+	// The metrics listener a Prometheus on another host scrapes (compose).
+	metricsPort = ports[6]
+	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_METRICS=on", fmt.Sprint("TAXIWAY_GATEWAY_METRICS_PORT=", metricsPort))
 	taxiwayBin = cfg.TaxiwayBin
 	corePort = cfg.CorePort
 	if testing.Verbose() {

@@ -152,6 +152,15 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 			return
 		}
 	}
+	ep := endpointName(rt.ep)
+	s.metrics.pageObjects.WithLabelValues(ep).Observe(float64(len(added)))
+	if rt.ep == epObjects || rt.ep == epObject {
+		var size int // total may hold the one object read past the page
+		for _, obj := range objects {
+			size += len(obj)
+		}
+		s.metrics.pageBytes.WithLabelValues(ep).Observe(float64(size))
+	}
 	var next string
 	if more {
 		next = s.cursors.encode(added[len(added)-1].UnixMicro(), binding)

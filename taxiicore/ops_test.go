@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,11 +59,60 @@ func TestOpsEndpoints(t *testing.T) {
 	if strings.Contains(metrics, colRW) {
 		t.Fatal("metrics labels hold a collection id")
 	}
+	// A page of two objects, and the pool behind it.
+	f.expect(req{path: objectsPath(colRW)}, http.StatusOK)
+	metrics = scrapeMetrics(t, f.srv)
+	if v := metricValue(t, metrics, `taxiway_core_page_objects_sum{endpoint="objects"}`); v != 2 {
+		t.Errorf("page objects sum %g, want 2", v)
+	}
+	if v := metricValue(t, metrics, `taxiway_core_page_bytes_sum{endpoint="objects"}`); v < 100 {
+		t.Errorf("page bytes sum %g, want the two indicators' size", v)
+	}
+	if v := metricValue(t, metrics, `taxiway_core_db_pool_max_connections{pool="primary"}`); v != float64(f.pool.Stat().MaxConns()) {
+		t.Errorf("pool max connections %g, want %d", v, f.pool.Stat().MaxConns())
+	}
+	if v := metricValue(t, metrics, `taxiway_core_db_pool_acquires_total{pool="primary"}`); v == 0 {
+		t.Error("no acquire counted on the primary pool")
+	}
+	if v := metricValue(t, metrics, `taxiway_core_db_unavailable_total{cause="connect"}`); v != 0 {
+		t.Errorf("db unavailable %g with the database up", v)
+	}
+	if strings.Contains(metrics, "taxiway_core_db_standby_replay_lag_seconds") {
+		t.Error("standby lag exported without a read pool")
+	}
 	// Not ready once the database is gone.
 	f.pool.Close()
 	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with a closed pool: %d", code)
 	}
+}
+
+// scrapeMetrics is what the server's /metrics answers.
+func scrapeMetrics(t *testing.T, srv *Server) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// metricValue is the value of one series (name and labels exactly as
+// exposed) in a scrape; a missing series fails the test.
+func metricValue(t *testing.T, metrics, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(metrics) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the scrape", series)
+	return 0
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

@@ -40,7 +40,10 @@ import (
 // standby, or on several behind a multi-host connection string with
 // target_session_attrs=prefer-standby). When the read pool cannot reach a
 // server, the listing runs on the primary. Call it before serving.
-func (s *Server) SetReadPool(read *pgxpool.Pool) { s.reads = readPool{standby: read, primary: s.pool} }
+func (s *Server) SetReadPool(read *pgxpool.Pool) {
+	s.reads = readPool{standby: read, primary: s.pool}
+	s.metrics.pools.read = read
+}
 
 // readPool runs listings on the standby when there is one.
 type readPool struct {

@@ -168,6 +168,17 @@ func TestPagingOnStandbyUnderConcurrentWriters(t *testing.T) {
 	if standbyReads(t, read, db) == readsBefore {
 		t.Error("the standby served no reads")
 	}
+	// The read pool's figures and the standby's lag are exported.
+	metrics := scrapeMetrics(t, srv)
+	if v := metricValue(t, metrics, `taxiway_core_db_pool_acquires_total{pool="read"}`); v == 0 {
+		t.Error("the read pool's acquires were not counted")
+	}
+	if v := metricValue(t, metrics, `taxiway_core_db_read_pool_on_standby`); v != 1 {
+		t.Errorf("taxiway_core_db_read_pool_on_standby = %g, want 1", v)
+	}
+	if v := metricValue(t, metrics, `taxiway_core_db_standby_replay_lag_seconds`); v < 0 || v > 60 {
+		t.Errorf("taxiway_core_db_standby_replay_lag_seconds = %g", v)
+	}
 }
 
 // standbyReads counts the rows the standby returned in database db.

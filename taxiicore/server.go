@@ -60,6 +60,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 		}
 	}
 	s := &Server{pool: pool, reads: readPool{primary: pool}, cfg: c, log: logger, cursors: cursorSigner{key: key}, metrics: newMetrics()}
+	s.metrics.pools.primary = pool
 	if c.StatusRetention > 0 {
 		go s.pruneStatusesEvery(ctx, time.Hour)
 	}
@@ -316,7 +317,8 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, doing str
 		return
 	}
 	s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"), "doing", doing, "error", err)
-	if dbUnavailable(err) {
+	if cause := unavailableCause(err); cause != "" {
+		s.metrics.dbUnavailable.WithLabelValues(cause).Inc()
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 		taxiierror.Write(w, http.StatusServiceUnavailable, "", "the database is unavailable while "+doing+"; try again shortly")
 		return

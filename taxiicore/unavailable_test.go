@@ -24,24 +24,28 @@ import (
 func TestDatabaseUnavailableClassifies(t *testing.T) {
 	for _, c := range []struct {
 		err  error
-		want bool
+		want string // "": not an unavailability
 	}{
-		{&pgconn.PgError{Code: "08006"}, true}, // connection failure
-		{&pgconn.PgError{Code: "57P01"}, true}, // admin shutdown
-		{&pgconn.PgError{Code: "57P03"}, true}, // cannot connect now (starting up)
-		{&pgconn.PgError{Code: "25006"}, true}, // read-only transaction: not yet promoted
-		{&pgconn.PgError{Code: "40001"}, true}, // a standby cancelled the read
-		{&pgconn.PgError{Code: "53300"}, true}, // too many connections
-		{fmt.Errorf("querying: %w", io.ErrUnexpectedEOF), true},
-		{fmt.Errorf("dialing: %w", syscall.ECONNREFUSED), true},
-		{&net.OpError{Op: "dial", Err: errors.New("x")}, true},
-		{&pgconn.PgError{Code: "23505"}, false}, // unique violation: a bug, not an outage
-		{&pgconn.PgError{Code: "22P02"}, false}, // bad input
-		{context.Canceled, false},
-		{errors.New("something else"), false},
+		{&pgconn.PgError{Code: "08006"}, causeConnectionLost}, // connection failure
+		{&pgconn.PgError{Code: "57P01"}, causeRestarting},     // admin shutdown
+		{&pgconn.PgError{Code: "57P03"}, causeRestarting},     // cannot connect now (starting up)
+		{&pgconn.PgError{Code: "25006"}, causeReadOnly},       // read-only transaction: not yet promoted
+		{&pgconn.PgError{Code: "40001"}, causeRecoveryConflict},
+		{&pgconn.PgError{Code: "53300"}, causeResources}, // too many connections
+		{fmt.Errorf("querying: %w", io.ErrUnexpectedEOF), causeConnectionLost},
+		{fmt.Errorf("dialing: %w", syscall.ECONNREFUSED), causeConnectionLost},
+		{&net.OpError{Op: "dial", Err: errors.New("x")}, causeConnectionLost},
+		{fmt.Errorf("querying: %w", context.DeadlineExceeded), causeTimeout},
+		{&pgconn.PgError{Code: "23505"}, ""}, // unique violation: a bug, not an outage
+		{&pgconn.PgError{Code: "22P02"}, ""}, // bad input
+		{context.Canceled, ""},
+		{errors.New("something else"), ""},
 	} {
-		if got := dbUnavailable(c.err); got != c.want {
-			t.Errorf("dbUnavailable(%v) = %t, want %t", c.err, got, c.want)
+		if got := unavailableCause(c.err); got != c.want {
+			t.Errorf("unavailableCause(%v) = %q, want %q", c.err, got, c.want)
+		}
+		if got := dbUnavailable(c.err); got != (c.want != "") {
+			t.Errorf("dbUnavailable(%v) = %t", c.err, got)
 		}
 	}
 }
@@ -81,6 +85,14 @@ func TestDatabaseAwayIs503(t *testing.T) {
 		if res.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s: 503 without Retry-After", r.method, r.path)
 		}
+	}
+	metrics := scrapeMetrics(t, srv)
+	var unavailable float64
+	for _, cause := range []string{causeConnect, causeConnectionLost, causeTimeout} {
+		unavailable += metricValue(t, metrics, `taxiway_core_db_unavailable_total{cause="`+cause+`"}`)
+	}
+	if unavailable != 3 {
+		t.Errorf("taxiway_core_db_unavailable_total counts %g of the 3 requests", unavailable)
 	}
 	proxy.restore()
 	af.post(colRW, indicator(newID("indicator"), "2026-01-01T00:00:00Z", ""))

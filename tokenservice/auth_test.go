@@ -419,6 +419,11 @@ func TestOpsHandler(t *testing.T) {
 	ts.addAccount(t, "gina", "pw")
 	tokenFrom(t, ts.login(t, "gina", "pw", ""))
 	ts.login(t, "gina", "bad", "")
+	if res, err := http.Get(ts.http.URL + "/nope"); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
 	ops := ts.srv.OpsHandler()
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
 		rec := httptestRecorder(ops, path)
@@ -427,6 +432,10 @@ func TestOpsHandler(t *testing.T) {
 		}
 		if path == "/metrics" {
 			for _, m := range []string{"taxiway_token_issued_total 1", `taxiway_token_login_failures_total{reason="bad_password"} 1`,
+				`taxiway_token_requests_total{code="200",route="/management/auth"} 1`,
+				`taxiway_token_requests_total{code="401",route="/management/auth"} 1`,
+				`taxiway_token_requests_total{code="404",route="other"} 1`,
+				`taxiway_token_rate_limited_total{scope="pair"} 0`,
 				`taxiway_token_hash_seconds_count{scheme="argon2id"} 2`, "go_goroutines"} {
 				if !strings.Contains(rec.body, m) {
 					t.Errorf("metrics lack %q", m)
@@ -442,5 +451,8 @@ func TestOpsHandler(t *testing.T) {
 	r := ts.login(t, "gina", "pw", "")
 	if r.status != 503 || r.header.Get("Retry-After") == "" {
 		t.Errorf("login with Postgres gone: %d %q", r.status, r.header.Get("Retry-After"))
+	}
+	if rec := httptestRecorder(ops, "/metrics"); !strings.Contains(rec.body, `taxiway_token_requests_total{code="503",route="/management/auth"} 1`) {
+		t.Error("the 503 was not counted")
 	}
 }

@@ -1,6 +1,9 @@
 package tokenservice
 
 import (
+	"net/http"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -9,6 +12,7 @@ import (
 // an in-process benchmark) never collide on a global one.
 type metrics struct {
 	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec // route, code
 	issued      prometheus.Counter
 	failures    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
@@ -20,6 +24,10 @@ type metrics struct {
 func newMetrics() *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taxiway_token_requests_total",
+			Help: "Requests by route (the pattern that served it, or other) and status code.",
+		}, []string{"route", "code"}),
 		issued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "taxiway_token_issued_total", Help: "Tokens issued.",
 		}),
@@ -42,10 +50,53 @@ func newMetrics() *metrics {
 			Name: "taxiway_token_rehashed_total", Help: "Stored hashes upgraded to argon2id at the configured cost on login.",
 		}),
 	}
-	m.registry.MustRegister(m.issued, m.failures, m.rateLimited, m.hashBusy, m.hashSeconds, m.rehashed,
+	m.registry.MustRegister(m.requests, m.issued, m.failures, m.rateLimited, m.hashBusy, m.hashSeconds, m.rehashed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"unknown_user", "bad_password", "disabled", "not_yet_valid", "bad_request"} {
 		m.failures.WithLabelValues(r)
 	}
+	for _, scope := range []string{"address", "pair"} {
+		m.rateLimited.WithLabelValues(scope)
+	}
 	return m
 }
+
+// countRequests counts each request of h by the ServeMux pattern that
+// served it (a bounded set, unlike paths) and its status code.
+func (m *metrics) countRequests(h *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}
+
+// statusRecorder remembers the status code for countRequests.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

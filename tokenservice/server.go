@@ -112,7 +112,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "the token service serves POST /management/auth and GET /.well-known/jwks.json")
 	})
-	return mux
+	return s.metrics.countRequests(mux)
 }
 
 // OpsHandler serves /metrics (Prometheus), /healthz (the process runs) and

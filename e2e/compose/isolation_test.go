@@ -59,6 +59,10 @@ func (s *stack) isolation(t *testing.T) {
 		"tokens":   {token: true, gateway: true},
 		"core-db":  {core: true, postgres: true},
 		"token-db": {token: true, postgres: true},
+		// Prometheus's, one per part (the monitoring profile).
+		"core-metrics":    {core: true},
+		"token-metrics":   {token: true},
+		"gateway-metrics": {gateway: true},
 	} {
 		for target, open := range map[string]bool{
 			"core:9010":         want.core,
@@ -77,7 +81,7 @@ func (s *stack) isolation(t *testing.T) {
 	// the core's own network (the trusted subnet) and from the database
 	// network, claiming the demo user or the admin group gets nothing.
 	objects := "http://core:9010/api1/collections/" + demoCollection + "/objects/"
-	for _, network := range []string{"core", "core-db"} {
+	for _, network := range []string{"core", "core-db", "core-metrics"} {
 		for _, headers := range [][]string{
 			{"X-Authenticated-User: test"},
 			{"X-Authenticated-User: root", "X-Authenticated-Groups: taxiway-admin"},
