@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 bash scripts/docker-tools.sh install
 eval "$(bash scripts/docker-tools.sh start)"
-trap 'bash "$PWD/scripts/docker-tools.sh" stop' EXIT
+repo=$PWD
+trap 'bash "$repo/scripts/docker-tools.sh" stop' EXIT
 t1=$(date +%s)
 
 # The official base images when this machine has them all (pulled by the
