@@ -57,6 +57,7 @@ type account struct {
 	password string
 	groups   []string
 	version  int64
+	disabled bool
 }
 
 // tokenService is a small real HTTP token service implementing the contract:
@@ -158,7 +159,7 @@ func (ts *tokenService) auth(w http.ResponseWriter, r *http.Request) {
 	ts.mu.Lock()
 	acct, ok := ts.accounts[user]
 	ts.mu.Unlock()
-	if !ok || acct.password != password {
+	if !ok || acct.password != password || acct.disabled {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, `{"error":"invalid credentials"}`)
 		return
@@ -186,6 +187,7 @@ func (ts *tokenService) setAccount(user string, disabled bool) {
 	defer ts.mu.Unlock()
 	a := ts.accounts[user]
 	a.version++
+	a.disabled = disabled
 	ts.accounts[user] = a
 	ts.publishLocked(map[string]any{"sub": user, "min_version": a.version, "disabled": disabled,
 		"until": time.Now().Add(2 * time.Hour).Unix()})

@@ -43,21 +43,23 @@ var (
 type revokedAccount struct {
 	minVersion int64
 	until      time.Time
-	disabled   bool // as of the entry with minVersion: disabled or deleted
 }
 
 // revocationPage is the token service's answer (tokenservice.RevocationPage).
 type revocationPage struct {
-	Cursor  int64 `json:"cursor"`
-	Reset   bool  `json:"reset"`
-	More    bool  `json:"more"`
-	Entries []struct {
-		Username   string `json:"sub"`
-		MinVersion int64  `json:"min_version"`
-		JTI        string `json:"jti"`
-		Disabled   bool   `json:"disabled"`
-		Until      int64  `json:"until"`
-	} `json:"entries"`
+	Cursor  int64             `json:"cursor"`
+	Reset   bool              `json:"reset"`
+	More    bool              `json:"more"`
+	Entries []revocationEntry `json:"entries"`
+}
+
+// revocationEntry voids an account's tokens below MinVersion, or one token
+// by JTI, until Until (Unix seconds).
+type revocationEntry struct {
+	Username   string `json:"sub"`
+	MinVersion int64  `json:"min_version"`
+	JTI        string `json:"jti"`
+	Until      int64  `json:"until"`
 }
 
 // revocations follows the token service's revocation feed in the
@@ -230,7 +232,7 @@ func (r *revocations) apply(page revocationPage, now time.Time) {
 		case e.Username != "":
 			a := r.accounts[e.Username]
 			if e.MinVersion >= a.minVersion {
-				a.minVersion, a.disabled = e.MinVersion, e.Disabled
+				a.minVersion = e.MinVersion
 			}
 			if until.After(a.until) {
 				a.until = until
@@ -252,15 +254,6 @@ func (r *revocations) apply(page revocationPage, now time.Time) {
 	r.synced = now
 	r.metrics.revocationEntries.WithLabelValues("account").Set(float64(len(r.accounts)))
 	r.metrics.revocationEntries.WithLabelValues("token").Set(float64(len(r.tokens)))
-}
-
-// disabled reports whether the feed says the account is disabled or
-// deleted, so that its Basic credentials are refused without an exchange
-// (which would cost a password hash per request).
-func (r *revocations) disabled(user string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.accounts[user].disabled
 }
 
 // check reports errRevoked when id's token is void, errRevocationsStale

@@ -120,10 +120,12 @@ func readLog(t *testing.T, g gateway) string {
 	return string(b)
 }
 
-// TestDisabledAccountBasicRefusedWithoutExchange: the feed says an account
-// is disabled: its Basic credentials, cached or not, are refused without
-// an exchange (no password hash per request); enabled again, they work.
-func TestDisabledAccountBasicRefusedWithoutExchange(t *testing.T) {
+// TestDisabledAccountBasicExchanged: the feed says an account is
+// disabled: its cached Basic credentials are refused at once, and every
+// attempt after that goes to the token service like a wrong password, so
+// it costs the same and counts against the same rate limits (the token
+// service's 429 reaches the client). Enabled again, they work.
+func TestDisabledAccountBasicExchanged(t *testing.T) {
 	key := newSigningKey(t, "k1")
 	ts := newTokenService(t, key)
 	b := newBackend(t)
@@ -136,14 +138,19 @@ func TestDisabledAccountBasicRefusedWithoutExchange(t *testing.T) {
 		resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse"))
 		return resp.StatusCode == http.StatusUnauthorized
 	})
-	n := ts.exchanges.Load()
-	for _, pw := range []string{"correct horse", "other guess"} {
+	for _, pw := range []string{"correct horse", "other guess", "correct horse"} {
+		n := ts.exchanges.Load()
 		resp, body := get(t, g, "/x", basicAuth("alice", pw))
 		assertRefused(t, resp, body)
+		if ts.exchanges.Load() != n+1 {
+			t.Errorf("password %q of a disabled account: %d exchanges, want 1 (the token service decides and counts)", pw, ts.exchanges.Load()-n)
+		}
 	}
-	if ts.exchanges.Load() != n || n != 1 {
-		t.Errorf("exchanges %d then %d: a disabled account's Basic credentials reached the token service", n, ts.exchanges.Load())
+	ts.setStatus(http.StatusTooManyRequests, "30")
+	if resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse")); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("token service's rate limit for a disabled account: %d, want 429", resp.StatusCode)
 	}
+	ts.setStatus(0, "")
 	ts.setAccount("alice", false)
 	eventually(t, 2*time.Second, "Basic after enable", func() bool {
 		resp, _ := get(t, g, "/x", basicAuth("alice", "correct horse"))
@@ -196,27 +203,9 @@ func TestRevocationStateBounded(t *testing.T) {
 	now := time.Now()
 	page := revocationPage{Cursor: 3}
 	page.Entries = append(page.Entries,
-		struct {
-			Username   string `json:"sub"`
-			MinVersion int64  `json:"min_version"`
-			JTI        string `json:"jti"`
-			Disabled   bool   `json:"disabled"`
-			Until      int64  `json:"until"`
-		}{Username: "old", MinVersion: 5, Until: now.Add(-time.Minute).Unix()},
-		struct {
-			Username   string `json:"sub"`
-			MinVersion int64  `json:"min_version"`
-			JTI        string `json:"jti"`
-			Disabled   bool   `json:"disabled"`
-			Until      int64  `json:"until"`
-		}{Username: "new", MinVersion: 7, Until: now.Add(time.Hour).Unix()},
-		struct {
-			Username   string `json:"sub"`
-			MinVersion int64  `json:"min_version"`
-			JTI        string `json:"jti"`
-			Disabled   bool   `json:"disabled"`
-			Until      int64  `json:"until"`
-		}{JTI: "gone", Until: now.Add(-time.Second).Unix()},
+		revocationEntry{Username: "old", MinVersion: 5, Until: now.Add(-time.Minute).Unix()},
+		revocationEntry{Username: "new", MinVersion: 7, Until: now.Add(time.Hour).Unix()},
+		revocationEntry{JTI: "gone", Until: now.Add(-time.Second).Unix()},
 	)
 	r.apply(page, now)
 	if len(r.accounts) != 1 || len(r.tokens) != 0 || r.cursor != 3 {

@@ -187,11 +187,10 @@ func (a *TaxiiAuth) basic(r *http.Request, cred string) (identity, error) {
 		return identity{}, unauthorized("empty user name or password")
 	}
 
-	if a.revocations != nil && a.revocations.disabled(user) {
-		// The same answer as a wrong password: it tells nothing more.
-		return identity{}, &authFailure{status: http.StatusUnauthorized, reason: "account disabled or deleted", result: resultRevoked}
-	}
-
+	// Credentials of an account the revocation feed marks disabled or
+	// deleted are exchanged like any others, not refused here: the token
+	// service's answer then costs the same password hash and counts
+	// against the same rate limits as a wrong password's.
 	now := time.Now()
 	k := a.basicKeys.key(user, password)
 	if id, ok := a.basicKeys.get(k, now); ok {

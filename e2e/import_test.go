@@ -32,7 +32,9 @@ func readAll(t *testing.T, c client, col string) []version {
 	for _, kind := range []string{"manifest", "objects"} {
 		next, i := "", 0
 		for {
-			q := url.Values{"match[version]": {"all"}, "limit": {"40"}}
+			// Every version of every spec version: without match[spec_version]
+			// only each object's latest spec version is listed (3.4.1).
+			q := url.Values{"match[version]": {"all"}, "match[spec_version]": {"2.0,2.1"}, "limit": {"40"}}
 			if next != "" {
 				q.Set("next", next)
 			}
@@ -165,7 +167,7 @@ func TestImportMedallionThroughGateway(t *testing.T) {
 	// Again: nothing twice.
 	out = taxiway(t, "", "import", "medallion", "-from", importTestdata+"medallion/default_data.json",
 		"-config", importTestdata+"medallion/config.json", "-quiet")
-	if !strings.Contains(out, " 0 object versions") || !strings.Contains(out, "3 already there") {
+	if !strings.Contains(out, " 0 object versions") || !strings.Contains(out, "5 already there") {
 		t.Fatalf("second import output:\n%s", out)
 	}
 }
@@ -208,35 +210,18 @@ func openTAXIIDatabase(t *testing.T) string {
 	return u.String()
 }
 
-// TestImportOpenTAXIIThroughGateway imports an OpenTAXII database and reads
-// it back through the gateway with OpenTAXII's accounts, and anonymously
-// where OpenTAXII made things public.
-func TestImportOpenTAXIIThroughGateway(t *testing.T) {
-	src := openTAXIIDatabase(t)
-	const (
-		root1 = "/6ba7b810-9dad-11d1-80b4-00c04fd430c8/"
-		root2 = "/8f7b6c1e-2f4a-4c3b-9d5e-0a1b2c3d4e5f/"
-		intel = "a1b2c3d4-0000-1000-8000-000000000001"
-	)
-	out := taxiway(t, "", "import", "opentaxii", "-from", src, "-quiet")
-	t.Logf("taxiway import opentaxii:\n%s", out)
-	if !strings.Contains(out, "127 object versions") || !strings.Contains(out, "3 accounts created") {
-		t.Fatalf("import output:\n%s", out)
-	}
-
-	// What OpenTAXII served: serialized_data with id, type and spec_version,
-	// in its paging order (date_added, id).
+// openTAXIIServed is what OpenTAXII serves from a collection:
+// serialized_data with id, type and spec_version, in its paging order
+// (date_added, id).
+func openTAXIIServed(t *testing.T, conn *pgx.Conn, collection string) []version {
+	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT id, type, spec_version, date_added, serialized_data::text FROM opentaxii_stixobject
-		WHERE collection_id = $1 ORDER BY date_added, id, version`, intel)
+		WHERE collection_id = $1 ORDER BY date_added, id, version`, collection)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var want []version
 	for rows.Next() {
 		var id, typ, spec, data string
@@ -254,40 +239,104 @@ func TestImportOpenTAXIIThroughGateway(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+	return want
+}
+
+// TestImportOpenTAXIIThroughGateway moves an OpenTAXII deployment in the
+// way README says: a first import while OpenTAXII still serves, objects and
+// jobs added to OpenTAXII meanwhile, a second import at the switch. Then
+// every object is read back through the gateway on the URLs OpenTAXII
+// served (/taxii2/<api root id>/...), with OpenTAXII's accounts, and
+// anonymously where OpenTAXII made things public.
+func TestImportOpenTAXIIThroughGateway(t *testing.T) {
+	src := openTAXIIDatabase(t)
+	const (
+		root1 = "/taxii2/6ba7b810-9dad-11d1-80b4-00c04fd430c8/"
+		root2 = "/taxii2/8f7b6c1e-2f4a-4c3b-9d5e-0a1b2c3d4e5f/"
+		intel = "a1b2c3d4-0000-1000-8000-000000000001"
+	)
+	out := taxiway(t, "", "import", "opentaxii", "-from", src, "-quiet")
+	t.Logf("taxiway import opentaxii:\n%s", out)
+	if !strings.Contains(out, "127 object versions") || !strings.Contains(out, "3 accounts created") {
+		t.Fatalf("import output:\n%s", out)
+	}
+
+	// OpenTAXII takes more until the switch: a new version of an object, a
+	// new object, and the job that added them.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		INSERT INTO opentaxii_stixobject VALUES
+		  ('00000000-0000-4000-8000-00000000a001', 'indicator--11111111-1111-4111-8111-111111111111', '`+intel+`', 'indicator', '2.1',
+		   now() AT TIME ZONE 'UTC' - interval '1 hour', '2020-03-01 00:00:00',
+		   '{"created": "2020-01-01T00:00:00.000Z", "modified": "2020-03-01T00:00:00.000Z", "name": "newer", "pattern": "[ipv4-addr:value = ''198.51.100.9'']", "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00.000Z"}'),
+		  ('00000000-0000-4000-8000-00000000a002', 'malware--44444444-4444-4444-8444-444444444444', '`+intel+`', 'malware', '2.1',
+		   now() AT TIME ZONE 'UTC' - interval '30 minutes', '2020-01-01 00:00:00',
+		   '{"created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z", "name": "new", "is_family": false}');
+		INSERT INTO opentaxii_job VALUES ('9a9a9a9a-0000-4000-8000-00000000b001', '6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'complete',
+		  now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', 2, 2, 0, 0);
+		INSERT INTO opentaxii_job_detail VALUES
+		  ('9a9a9a9a-0000-4000-8000-00000000c001', '9a9a9a9a-0000-4000-8000-00000000b001', 'indicator--11111111-1111-4111-8111-111111111111', '2020-03-01 00:00:00', '', 'success'),
+		  ('9a9a9a9a-0000-4000-8000-00000000c002', '9a9a9a9a-0000-4000-8000-00000000b001', 'malware--44444444-4444-4444-8444-444444444444', '2020-01-01 00:00:00', '', 'success');`); err != nil {
+		t.Fatal(err)
+	}
+	out = taxiway(t, "", "import", "opentaxii", "-from", src, "-quiet")
+	t.Logf("taxiway import opentaxii, at the switch:\n%s", out)
+	if !strings.Contains(out, " 2 object versions") || !strings.Contains(out, "1 updated") || !strings.Contains(out, "1 statuses imported") {
+		t.Fatalf("import output at the switch:\n%s", out)
+	}
 
 	alice, bob, root := basic(t, "alice", "alice-pass"), basic(t, "bob", "bob-pass"), basic(t, "root", "root-pass")
+	anon := anonymous(t)
+	// Every object of every collection, as OpenTAXII served it, on its URLs.
+	for _, c := range []struct {
+		id, path string
+		reader   client
+		moved    int
+	}{
+		{intel, root1 + "collections/" + intel + "/", alice, 1}, // pbkdf2 hash
+		{intel, root1 + "collections/intel/", bob, 1},           // scrypt hash; by alias
+		{"c4c4c4c4-4444-4444-8444-444444444444", root1 + "collections/c4c4c4c4-4444-4444-8444-444444444444/", root, 0},
+		{"c2c2c2c2-2222-4222-8222-222222222222", root2 + "collections/public-feed/", anon, 0},
+		{"c3c3c3c3-3333-4333-8333-333333333333", root2 + "collections/c3c3c3c3-3333-4333-8333-333333333333/", anon, 0},
+	} {
+		want := openTAXIIServed(t, conn, c.id)
+		if c.id == intel && len(want) != 127 {
+			t.Fatalf("the fixture's intel collection holds %d versions", len(want))
+		}
+		compareVersions(t, c.path, readAll(t, c.reader, c.path), want, c.moved)
+	}
 	colPath := root1 + "collections/" + intel + "/"
-	got := readAll(t, alice, colPath) // pbkdf2 hash
-	compareVersions(t, "intel", got, want, 1)
-	compareVersions(t, "intel", readAll(t, bob, root1+"collections/intel/"), want, 1) // scrypt hash; by alias
-	// The latest version of the indicator with three is the greatest modified.
+	// Taxiway's own path for the root answers the same.
+	compareVersions(t, "intel at /<root>/", readAll(t, alice, strings.TrimPrefix(colPath, "/taxii2")), openTAXIIServed(t, conn, intel), 1)
+	// The latest version of the indicator is the one added at the switch.
 	page, _ := alice.json("GET", colPath+"objects/indicator--11111111-1111-4111-8111-111111111111/", nil, http.StatusOK)
-	if objs := page["objects"].([]any); len(objs) != 1 || objs[0].(map[string]any)["modified"] != "2020-02-01T00:00:00.000Z" {
+	if objs := page["objects"].([]any); len(objs) != 1 || objs[0].(map[string]any)["modified"] != "2020-03-01T00:00:00.000Z" {
 		t.Fatalf("latest version: %v", page)
+	}
+	// Both OpenTAXII jobs are statuses for the writers of their collection.
+	for _, job := range []string{"9a9a9a9a-0000-4000-8000-000000000001", "9a9a9a9a-0000-4000-8000-00000000b001"} {
+		st, _ := bob.json("GET", root1+"status/"+job+"/", nil, http.StatusOK)
+		if st["status"] != "complete" || st["success_count"] != float64(2) {
+			t.Fatalf("imported status %s: %v", job, st)
+		}
+		alice.json("GET", root1+"status/"+job+"/", nil, http.StatusNotFound)
 	}
 	// Permissions: alice reads, bob writes, the admin sees everything.
 	post := map[string]any{"objects": []any{indicator(time.Now())}}
 	alice.json("POST", colPath+"objects/", post, http.StatusForbidden)
 	bob.json("POST", colPath+"objects/", post, http.StatusAccepted)
-	root.json("GET", root1+"collections/c4c4c4c4-4444-4444-8444-444444444444/objects/", nil, http.StatusOK)
-	// OpenTAXII's finished job is a status for the writers of its collection.
-	st, _ := bob.json("GET", root1+"status/9a9a9a9a-0000-4000-8000-000000000001/", nil, http.StatusOK)
-	if st["status"] != "complete" || st["success_count"] != float64(2) {
-		t.Fatalf("imported status: %v", st)
-	}
-	alice.json("GET", root1+"status/9a9a9a9a-0000-4000-8000-000000000001/", nil, http.StatusNotFound)
 	bob.json("GET", root1+"collections/c4c4c4c4-4444-4444-8444-444444444444/", nil, http.StatusNotFound)
 
 	// Public: the public API root and its public collections, anonymously.
-	anon := anonymous(t)
 	anon.json("GET", root2, nil, http.StatusOK)
 	cols, _ := anon.json("GET", root2+"collections/", nil, http.StatusOK)
 	if n := len(cols["collections"].([]any)); n != 2 {
 		t.Fatalf("anonymous sees %d collections: %v", n, cols)
-	}
-	page, _ = anon.json("GET", root2+"collections/public-feed/objects/", nil, http.StatusOK)
-	if n := len(page["objects"].([]any)); n != 1 {
-		t.Fatalf("public feed: %d objects", n)
 	}
 	anon.json("POST", root2+"collections/public-feed/objects/", post, http.StatusForbidden)
 	anon.json("POST", root2+"collections/c3c3c3c3-3333-4333-8333-333333333333/objects/", post, http.StatusAccepted)
@@ -302,6 +351,6 @@ func TestImportOpenTAXIIThroughGateway(t *testing.T) {
 
 	out = taxiway(t, "", "import", "opentaxii", "-from", src, "-quiet")
 	if !strings.Contains(out, " 0 object versions") || !strings.Contains(out, "3 kept") {
-		t.Fatalf("second import output:\n%s", out)
+		t.Fatalf("third import output:\n%s", out)
 	}
 }

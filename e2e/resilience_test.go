@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,4 +194,32 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestKilledServicesComeBack: `taxiway local` supervises its processes: a
+// core and a gateway killed with kill -9 by pid, from outside the
+// supervisor, are started again within seconds, and the stack serves as
+// before.
+func TestKilledServicesComeBack(t *testing.T) {
+	for _, svc := range []string{localstack.Core, localstack.Gateway} {
+		pid := stack.PID(svc)
+		if pid == 0 {
+			t.Fatalf("%s is not running", svc)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		for {
+			if now := stack.PID(svc); now != 0 && now != pid {
+				t.Logf("%s: pid %d killed, pid %d ready %v later", svc, pid, now, time.Since(killed))
+				break
+			}
+			if time.Since(killed) > 20*time.Second {
+				t.Fatalf("%s not back 20 s after kill -9 of pid %d", svc, pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	basic(t, "test", "test").json("GET", "/taxii2/", nil, http.StatusOK)
 }

@@ -257,3 +257,43 @@ func TestCoreRefusesUnsignedIdentity(t *testing.T) {
 	// Through the gateway, the same user is served.
 	basic(t, "test", "test").json("GET", demoObjects, nil, http.StatusOK)
 }
+
+// TestDisabledAndDeletedCredentialsRateLimited: once every gateway knows an
+// account is disabled, or deleted, its Basic credentials still count as
+// failed logins at the token service: after the per-pair limit (10) the
+// gateway answers 429, as for any wrong password.
+func TestDisabledAndDeletedCredentialsRateLimited(t *testing.T) {
+	gws := gateways(t)
+	const perPair = 10 // tokenservice.DefaultConfig's RateLimit.PerPair
+	var wg sync.WaitGroup
+	for _, change := range []string{"disable", "delete"} {
+		user, pw := "limited-"+change, "limited-password"
+		taxiway(t, pw+"\n", "account", "create", user)
+		bearer := "Bearer " + loginAt(t, gws[0], user, pw)
+		taxiway(t, "", "account", change, user)
+		// The feed has reached the gateway: it knows the account is gone.
+		expectEverywhere(t, revocationBound, http.StatusUnauthorized, bearer)
+		wg.Go(func() {
+			var got []int
+			for range perPair + 1 {
+				status, err := statusOf(gws[0], basicValue(user, pw))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got = append(got, status)
+			}
+			for i, s := range got {
+				want := http.StatusUnauthorized
+				if i == perPair {
+					want = http.StatusTooManyRequests
+				}
+				if s != want {
+					t.Errorf("%sd account, Basic attempt %d: %d, want %d (all: %v)", change, i+1, s, want, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

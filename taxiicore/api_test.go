@@ -234,3 +234,27 @@ func TestDeleteAuthorizationTable(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesUnderTaxii2 checks that every resource of a root answers under
+// /taxii2/<root>/ as OpenTAXII serves it, the same as at /<root>/.
+func TestRoutesUnderTaxii2(t *testing.T) {
+	f := newFixture(t, nil)
+	obj := indicator(newID("indicator"), "2020-01-01T00:00:00Z", "")
+	st := f.expect(req{method: http.MethodPost, path: "/taxii2" + objectsPath(colRW), body: envelopeOf(obj)}, http.StatusAccepted).json(t)
+	oid := obj["id"].(string)
+	for _, p := range []string{"/api1/", "/api1/collections/", "/api1/collections/" + colRW + "/", "/api1/collections/" + colRW + "/manifest/",
+		objectsPath(colRW), objectsPath(colRW) + oid + "/", objectsPath(colRW) + oid + "/versions/", "/api1/status/" + st["id"].(string) + "/"} {
+		want := f.expect(req{path: p}, http.StatusOK).body
+		if got := f.expect(req{path: "/taxii2" + p}, http.StatusOK).body; string(got) != string(want) {
+			t.Fatalf("/taxii2%s answers %s, %s answers %s", p, got, p, want)
+		}
+	}
+	f.expect(req{method: http.MethodDelete, path: "/taxii2" + objectsPath(colRW) + oid + "/"}, http.StatusOK)
+	for _, p := range []string{"/taxii2/taxii2/", "/taxii2/taxii2/api1/", "/taxii2/nosuchroot/", "/taxii2/api1/nothing/"} {
+		f.expect(req{path: p}, http.StatusNotFound)
+	}
+	res := f.do(req{path: "/taxii2/api1/collections"})
+	if res.status != http.StatusPermanentRedirect || res.header.Get("Location") != "/taxii2/api1/collections/" {
+		t.Fatalf("redirect: %d %q", res.status, res.header.Get("Location"))
+	}
+}

@@ -70,7 +70,7 @@ func parseFilters(rawQuery string, allowed []string, defaultVersion string, maxP
 		v := vals[0]
 		switch name {
 		case "added_after":
-			t, err := parseTimestamp(v)
+			t, err := parseAddedAfter(v)
 			if err != nil {
 				return filters{}, badf("added_after: %v", err)
 			}

@@ -261,6 +261,27 @@ func FuzzParseTimestamp(f *testing.F) {
 	})
 }
 
+// FuzzParseAddedAfter: what parses is an instant whose emitted form parses
+// back to the same microsecond.
+func FuzzParseAddedAfter(f *testing.F) {
+	for _, s := range []string{"2020-01-01T00:00:00Z", "10000-01-01T00:00:00.000000Z", "294275-12-31T23:59:59.999999Z", "10001-02-29T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseAddedAfter(s)
+		if err != nil {
+			return
+		}
+		if got.Location() != time.UTC || got.Year() < 0 || got.Year() > maxEmittedYear {
+			t.Fatalf("%q: %v", s, got)
+		}
+		back, err := parseAddedAfter(formatTimestamp(got))
+		if err != nil || !back.Equal(got.Truncate(time.Microsecond)) {
+			t.Fatalf("%q: emitted %q does not parse back: %v", s, formatTimestamp(got), err)
+		}
+	})
+}
+
 // FuzzRoutes: any request target routes, redirects on this host, or is
 // refused; an encoded slash never separates segments.
 func FuzzRoutes(f *testing.F) {

@@ -65,7 +65,12 @@ func newPool(t *testing.T) *pgxpool.Pool {
 // newFixture serves the standard catalog over real HTTP on loopback.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
-	pool := newPool(t)
+	return newFixtureOn(t, newPool(t), mutate)
+}
+
+// newFixtureOn is newFixture on a migrated database of the caller's.
+func newFixtureOn(t *testing.T, pool *pgxpool.Pool, mutate func(*Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := Sync(ctx, pool, fixtureSpec(), false); err != nil {
 		t.Fatal(err)

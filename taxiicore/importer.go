@@ -81,11 +81,14 @@ type ImportReport struct {
 	// Created is true when the collection was created; false when an empty
 	// collection with that id existed (created by sync, say) and was filled.
 	Created bool
-	// AlreadyImported is true when the collection already held objects:
-	// nothing was done, so that running an import twice imports nothing
-	// twice. Existing is how many object versions it holds.
+	// AlreadyImported is true when the collection already held objects
+	// (Existing counts them). Only the versions it lacks are then added
+	// (by id and version), after what is there, so that running an import
+	// again imports nothing twice and brings over what the source gained
+	// since; Present counts the source's versions it already held.
 	AlreadyImported bool
 	Existing        int
+	Present         int
 	// Read counts the objects the source yielded; Imported the versions
 	// stored; Duplicates the repeated id and version pairs left out (the
 	// first one, in date_added order, is kept, as the core does).
@@ -103,12 +106,24 @@ type ImportReport struct {
 // errBadObjects fails a collection that holds bad objects without SkipBad.
 var errBadObjects = errors.New("bad objects")
 
+// importFutureSkew is how far past this machine's clock an imported
+// date_added may lie (clocks differ a little). Later values are refused:
+// the core would hand them out as X-TAXII-Date-Added-Last, and pollers
+// would wait for them, seeing nothing added meanwhile.
+const importFutureSkew = 5 * time.Minute
+
+// envelopeOverhead is what an Add Objects envelope adds to one object,
+// {"objects":[...]}: an imported object must fit the API root's
+// max_content_length alone in an envelope, as it must to be added.
+const envelopeOverhead = len(`{"objects":[]}`)
+
 // ImportCollection imports one collection with its grants and objects in one
-// transaction, so that a crash midway leaves nothing of it visible. A
-// collection that already holds objects is left alone (AlreadyImported).
+// transaction, so that a crash midway leaves nothing of it visible. Into a
+// collection that already holds objects only the versions it lacks are
+// added (AlreadyImported), after what is there.
 // The objects are copied in with the date_added values they had (see
-// CollectionImport.Objects), the latest and first version flags set as the
-// core keeps them, and the collection's last date_added moved past them.
+// CollectionImport.Objects), the version times set as the core keeps them
+// (versiontimes.go), and the collection's last date_added moved past them.
 // A temporary table is created and dropped in the transaction.
 func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opts ImportOptions) (ImportReport, error) {
 	c := ci.Collection
@@ -136,6 +151,8 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 	var root string
 	var last pgtype.Timestamptz
 	err = tx.QueryRow(ctx, `SELECT api_root, last_date_added FROM taxii_collections WHERE id = $1 FOR UPDATE`, u).Scan(&root, &last)
+	src := newImportSource(ci.Objects, &rep, opts.Progress)
+	defer src.stop()
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		_, err = tx.Exec(ctx, `INSERT INTO taxii_collections (id, api_root, title, description, alias) VALUES ($1, $2, $3, $4, $5)`,
@@ -155,14 +172,15 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 	case root != c.APIRoot:
 		return rep, fmt.Errorf("collection %s exists in API root %s, not %s", c.ID, root, c.APIRoot)
 	default:
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM taxii_objects WHERE collection_id = $1`, u).Scan(&rep.Existing); err != nil {
-			return rep, fmt.Errorf("counting the objects of collection %s: %w", c.ID, err)
+		if err := src.loadStored(ctx, tx, u); err != nil {
+			return rep, fmt.Errorf("reading the versions collection %s holds: %w", c.ID, err)
 		}
-		if rep.Existing > 0 {
-			rep.AlreadyImported = true
-			return rep, nil
-		}
+		rep.AlreadyImported = rep.Existing > 0
 	}
+	if err := tx.QueryRow(ctx, `SELECT max_content_length FROM taxii_api_roots WHERE name = $1`, c.APIRoot).Scan(&src.maxBytes); err != nil {
+		return rep, fmt.Errorf("reading the max_content_length of API root %s: %w", c.APIRoot, err)
+	}
+	src.latestAdded = time.Now().Add(importFutureSkew)
 
 	for _, g := range ci.Grants {
 		if !g.Read && !g.Write {
@@ -175,21 +193,19 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 		}
 	}
 
-	src := newImportSource(ci.Objects, &rep, opts.Progress)
-	defer src.stop()
 	if last.Valid && last.InfinityModifier == pgtype.Finite {
 		src.prev = last.Time.UTC()
 	}
 	// The rows go through a staging table without indexes: only once all
 	// are read are the ids with several versions known, and an
-	// INSERT ... SELECT then writes every row once with its latest and
-	// first flags, instead of updating rows afterwards (three times
-	// faster at 100k objects, every tenth in three versions).
+	// INSERT ... SELECT then writes every row once with its version times
+	// (computed for those ids only), instead of updating rows afterwards
+	// (three times faster at 100k objects, every tenth in three versions).
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE taxii_import_stage (LIKE taxii_objects)`); err != nil {
 		return rep, fmt.Errorf("creating the staging table: %w", err)
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_import_stage"},
-		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
+		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "object", "object_size"},
 		src.forCollection([16]byte(u)))
 	if err != nil {
 		return rep, fmt.Errorf("copying the objects of collection %s: %w", c.ID, err)
@@ -201,17 +217,23 @@ func ImportCollection(ctx context.Context, db ImportDB, ci CollectionImport, opt
 	if len(rep.Bad) > 0 && !opts.SkipBad {
 		return rep, fmt.Errorf("collection %s: %d %w (in the report), so nothing of it was imported", c.ID, len(rep.Bad), errBadObjects)
 	}
-	ids, maxs, mins := src.multiVersionIDs()
 	if _, err := tx.Exec(ctx, `INSERT INTO taxii_objects (collection_id, date_added, id, type, version, version_key,
-			spec_version, is_latest, is_first, object, object_size)
-		SELECT s.collection_id, s.date_added, s.id, s.type, s.version, s.version_key, s.spec_version,
-			m.id IS NULL OR s.version_key = m.maxv, m.id IS NULL OR s.version_key = m.minv, s.object, s.object_size
-		FROM taxii_import_stage s LEFT JOIN unnest($1::text[], $2::text[], $3::text[]) AS m (id, maxv, minv) ON m.id = s.id`,
-		ids, maxs, mins); err != nil {
+			spec_version, object, object_size, newer_at, older_at, newer_in_spec_at, older_in_spec_at, newer_spec_at)
+		SELECT s.collection_id, s.date_added, s.id, s.type, s.version, s.version_key, s.spec_version, s.object, s.object_size,
+			w.newer_at, w.older_at, w.newer_in_spec_at, w.older_in_spec_at, w.newer_spec_at
+		FROM taxii_import_stage s LEFT JOIN (`+versionTimesSelect(`taxii_import_stage WHERE id IN (SELECT unnest($1::text[]))`)+`) w
+			ON w.date_added = s.date_added`,
+		src.multiVersionIDs()); err != nil {
 		return rep, fmt.Errorf("storing the objects of collection %s: %w", c.ID, err)
 	}
 	if _, err := tx.Exec(ctx, `DROP TABLE taxii_import_stage`); err != nil {
 		return rep, fmt.Errorf("dropping the staging table: %w", err)
+	}
+	// Versions stored before this run of ids that gained one: their flags.
+	if fix := src.grownIDs(); len(fix) > 0 {
+		if _, err := tx.Exec(ctx, fixVersionFlagsSQL, u, fix); err != nil {
+			return rep, fmt.Errorf("updating the latest-version flags of collection %s: %w", c.ID, err)
+		}
 	}
 	if n > 0 {
 		// max_object_size keeps the page byte cap right for what was imported.
@@ -239,17 +261,53 @@ type importSource struct {
 	rep      *ImportReport
 	progress func(int)
 
-	colID    [16]byte
-	prev     time.Time // the last date_added handed out
-	maxSize  int       // the largest object handed out, in bytes
+	colID       [16]byte
+	prev        time.Time // the last date_added handed out
+	maxSize     int       // the largest object handed out, in bytes
+	maxBytes    int64     // the API root's max_content_length
+	latestAdded time.Time // the latest date_added accepted
+	// versions holds the version keys of each id, stored before (the
+	// first stored[id] of them) or handed out.
 	versions map[string][]string
+	stored   map[string]int
+	grown    map[string]bool // ids stored before with a version handed out
 	row      []any
 	err      error
 }
 
 func newImportSource(objects iter.Seq2[ImportedObject, error], rep *ImportReport, progress func(int)) *importSource {
 	next, stop := iter.Pull2(objects)
-	return &importSource{next: next, stop: stop, rep: rep, progress: progress, versions: map[string][]string{}}
+	return &importSource{next: next, stop: stop, rep: rep, progress: progress,
+		versions: map[string][]string{}, stored: map[string]int{}, grown: map[string]bool{}}
+}
+
+// loadStored reads the versions the collection holds, so that only the
+// others are handed out.
+func (s *importSource) loadStored(ctx context.Context, tx pgx.Tx, collection uuid.UUID) error {
+	rows, err := tx.Query(ctx, `SELECT id, version_key FROM taxii_objects WHERE collection_id = $1`, collection)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id, key string
+	for rows.Next() {
+		if err := rows.Scan(&id, &key); err != nil {
+			return err
+		}
+		s.versions[id] = append(s.versions[id], key)
+		s.stored[id]++
+		s.rep.Existing++
+	}
+	return rows.Err()
+}
+
+// grownIDs are the ids that held versions before and were handed out new ones.
+func (s *importSource) grownIDs() []string {
+	var ids []string
+	for id := range s.grown {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (s *importSource) forCollection(id [16]byte) pgx.CopyFromSource {
@@ -284,12 +342,26 @@ func (s *importSource) Next() bool {
 			s.rep.Bad = append(s.rep.Bad, ItemError{Source: obj.Source, ID: o.id, Err: errors.New("no date_added")})
 			continue
 		}
+		if obj.DateAdded.After(s.latestAdded) {
+			s.rep.Bad = append(s.rep.Bad, ItemError{Source: obj.Source, ID: o.id,
+				Err: fmt.Errorf("date_added %s lies in the future (more than %s past this machine's clock)", formatTimestamp(obj.DateAdded), importFutureSkew)})
+			continue
+		}
+		if s.maxBytes > 0 && int64(len(o.raw)+envelopeOverhead) > s.maxBytes {
+			s.rep.Bad = append(s.rep.Bad, ItemError{Source: obj.Source, ID: o.id,
+				Err: fmt.Errorf("the object (%d bytes) does not fit the API root's max_content_length of %d bytes in an envelope, so it could not be added", len(o.raw), s.maxBytes)})
+			continue
+		}
 		vers := s.versions[o.id]
 		// An unversioned object is immutable (AMBIG-11): a repeat is a
 		// duplicate whatever it holds. Otherwise the first of a version
 		// wins (AMBIG-10).
 		if (o.version == "" && len(vers) > 0) || (o.version != "" && slices.Contains(vers, o.versionKey)) {
-			s.rep.Duplicates++
+			if s.stored[o.id] > 0 && (o.version == "" || slices.Contains(vers[:s.stored[o.id]], o.versionKey)) {
+				s.rep.Present++
+			} else {
+				s.rep.Duplicates++
+			}
 			continue
 		}
 		added := obj.DateAdded.UTC().Truncate(time.Microsecond)
@@ -305,8 +377,11 @@ func (s *importSource) Next() bool {
 			o.version, o.versionKey = formatTimestamp(added), versionKey(added)
 		}
 		s.versions[o.id] = append(vers, o.versionKey)
+		if s.stored[o.id] > 0 {
+			s.grown[o.id] = true
+		}
 		s.maxSize = max(s.maxSize, len(o.raw))
-		s.row = []any{s.colID, added, o.id, o.typ, o.version, o.versionKey, o.specVersion, true, true, []byte(o.raw), len(o.raw)}
+		s.row = []any{s.colID, added, o.id, o.typ, o.version, o.versionKey, o.specVersion, []byte(o.raw), len(o.raw)}
 		return true
 	}
 }
@@ -315,17 +390,16 @@ func (s *importSource) Values() ([]any, error) { return s.row, nil }
 
 func (s *importSource) Err() error { return s.err }
 
-// multiVersionIDs are the ids imported in more than one version, with
-// their greatest and least version keys.
-func (s *importSource) multiVersionIDs() (ids, maxs, mins []string) {
+// multiVersionIDs are the ids imported in more than one version.
+func (s *importSource) multiVersionIDs() []string {
+	var ids []string
 	for id, v := range s.versions {
-		if len(v) > 1 {
+		// Ids only stored before keep their flags.
+		if len(v) > 1 && (s.stored[id] == 0 || s.grown[id]) {
 			ids = append(ids, id)
-			maxs = append(maxs, slices.Max(v))
-			mins = append(mins, slices.Min(v))
 		}
 	}
-	return ids, maxs, mins
+	return ids
 }
 
 // ImportAPIRoot creates an API root unless one with its name exists, which
@@ -369,6 +443,18 @@ func ImportDiscovery(ctx context.Context, db ImportDB, d Discovery) (bool, error
 	return tag.RowsAffected() == 1, nil
 }
 
+// ImportPublicDiscovery lets callers without credentials read the
+// discovery resource (an import's -public-discovery), whether or not the
+// resource was set before, and says whether that changed anything.
+func ImportPublicDiscovery(ctx context.Context, db ImportDB) (bool, error) {
+	tag, err := db.Exec(ctx, `INSERT INTO taxii_settings AS t (singleton, public_discovery) VALUES (true, true)
+		ON CONFLICT (singleton) DO UPDATE SET public_discovery = true WHERE NOT t.public_discovery`)
+	if err != nil {
+		return false, fmt.Errorf("making the discovery resource public: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // ImportedStatus is a finished Add Objects status from another server,
 // kept so that a client polling it across the move still finds it.
 type ImportedStatus struct {
@@ -386,8 +472,15 @@ type ImportedStatusDetail struct {
 	ID, Version, Message string
 }
 
+// ErrStatusObjectsMissing is ImportStatus refusing a status that reports
+// success for an object version its collection lacks (not imported, or
+// not yet): such a status would tell its client that a 404 was stored.
+var ErrStatusObjectsMissing = errors.New("reports success for object versions its collection does not hold")
+
 // ImportStatus stores st unless a status with its id exists, and says
-// whether it did. Nobody is recorded as its creator (the other server's
+// whether it did. It is stored only once every success it reports is an
+// object version its collection holds (by id, and by version where given),
+// and is refused with ErrStatusObjectsMissing before. Nobody is recorded as its creator (the other server's
 // accounts are not Taxiway's), so writers of its collection may read it,
 // as with any status. Statuses older than the core's retention are deleted
 // by the core within the hour.
@@ -416,6 +509,36 @@ func ImportStatus(ctx context.Context, db ImportDB, st ImportedStatus) (bool, er
 		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM taxii_statuses WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return false, fmt.Errorf("importing status %s: %w", st.ID, err)
+	}
+	if exists {
+		return false, nil
+	}
+	// Versions are compared to the microsecond, the precision other
+	// servers keep them in.
+	var ids, keys []string
+	for _, d := range st.Successes {
+		key := ""
+		if d.Version != "" {
+			v, err := parseTimestamp(d.Version)
+			if err != nil {
+				return false, fmt.Errorf("status %s: object %s: version %q: %v", st.ID, d.ID, d.Version, err)
+			}
+			key = versionKey(v)
+		}
+		ids, keys = append(ids, d.ID), append(keys, key)
+	}
+	var missing int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM unnest($2::text[], $3::text[]) AS d (id, version_key)
+		WHERE NOT EXISTS (SELECT 1 FROM taxii_objects o WHERE o.collection_id = $1 AND o.id = d.id
+			AND (d.version_key = '' OR left(o.version_key, 26) = left(d.version_key, 26)))`, col, ids, keys).Scan(&missing); err != nil {
+		return false, fmt.Errorf("status %s: looking for its objects: %w", st.ID, err)
+	}
+	if missing > 0 {
+		return false, fmt.Errorf("status %s: %d of its successes: %w", st.ID, missing, ErrStatusObjectsMissing)
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO taxii_statuses (id, api_root, collection_id, created_by, request_timestamp,
 		total_count, success_count, failure_count, pending_count, successes, failures)
 		VALUES ($1, $2, $3, '', $4, $5, $6, $7, 0, $8, $9) ON CONFLICT (id) DO NOTHING`,

@@ -176,3 +176,106 @@ func collectionExists(t *testing.T, f *fixture, id string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// TestImportCollectionLimits: what Add Objects could not have stored is
+// refused by name, and so is a date_added in the future.
+func TestImportCollectionLimits(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, `UPDATE taxii_api_roots SET max_content_length = 1000 WHERE name = 'api1'`); err != nil {
+		t.Fatal(err)
+	}
+	big := indicator(newID("indicator"), "2020-01-01T00:00:00Z", "")
+	big["description"] = strings.Repeat("x", 1000)
+	fits := indicator(newID("indicator"), "2020-01-01T00:00:00Z", "")
+	nul := indicator(newID("indicator"), "2020-01-01T00:00:00Z", "")
+	nul["name"] = "a\u0000b"
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported"},
+		Objects: objectsOf(imported(t, fits, "2021-01-01T00:00:00Z"), imported(t, big, "2021-01-02T00:00:00Z"),
+			imported(t, nul, "2021-01-03T00:00:00Z"), imported(t, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""), future),
+			imported(t, indicator(newID("indicator"), "2020-01-01T00:00:00Z", ""), "9999-12-31T23:59:59.999999Z")),
+	}
+	rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{SkipBad: true})
+	if err != nil || rep.Imported != 1 || len(rep.Bad) != 4 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	for i, want := range []string{"max_content_length of 1000", `\u0000`, "lies in the future", "lies in the future"} {
+		if !strings.Contains(rep.Bad[i].Error(), want) {
+			t.Errorf("bad object %d: %v, want %q", i, rep.Bad[i], want)
+		}
+	}
+}
+
+// TestImportCollectionAgain: a second import into a collection that holds
+// objects adds only the versions it lacks, after what is there, with the
+// latest-version flags right across old and new rows.
+func TestImportCollectionAgain(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	id, other := newID("indicator"), newID("indicator")
+	v1 := imported(t, indicator(id, "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00Z")
+	v2 := imported(t, indicator(id, "2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z"), "2021-01-02T00:00:00Z")
+	o1 := imported(t, indicator(other, "2020-01-01T00:00:00Z", ""), "2021-01-03T00:00:00Z")
+	ci := CollectionImport{Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported"},
+		Grants: []Grant{{Principal: AnonymousPrincipal, Read: true}}, Objects: objectsOf(v1, o1)}
+	if rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{}); err != nil || rep.Imported != 2 {
+		t.Fatalf("first: %+v %v", rep, err)
+	}
+	// A version the source gained, with a date_added before what is there.
+	ci.Objects = objectsOf(v1, v2, o1)
+	rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{})
+	if err != nil || !rep.AlreadyImported || rep.Existing != 2 || rep.Present != 2 || rep.Imported != 1 || rep.Duplicates != 0 || rep.Shifted != 1 {
+		t.Fatalf("again: %+v %v", rep, err)
+	}
+	var latest string
+	var added time.Time
+	if err := f.pool.QueryRow(ctx, `SELECT string_agg(version || ':' || (newer_at IS NULL) || (older_at IS NULL), ' ' ORDER BY version_key),
+		max(date_added) FILTER (WHERE version = '2020-02-01T00:00:00Z') FROM taxii_objects WHERE id = $1`, id).Scan(&latest, &added); err != nil {
+		t.Fatal(err)
+	}
+	if latest != "2020-01-01T00:00:00Z:falsetrue 2020-02-01T00:00:00Z:truefalse" || !added.After(o1.DateAdded) {
+		t.Fatalf("flags %s, date_added %s", latest, added)
+	}
+	checkVersionTimes(t, f, colImported)
+	body := f.expect(req{path: "/api1/collections/" + colImported + "/objects/" + id + "/", user: "-"}, http.StatusOK).body
+	if !strings.Contains(string(body), "2020-02-01T00:00:00Z") {
+		t.Fatalf("latest version: %s", body)
+	}
+	// Once more: nothing.
+	ci.Objects = objectsOf(v1, v2, o1)
+	if rep, err := ImportCollection(ctx, f.pool, ci, ImportOptions{}); err != nil || rep.Imported != 0 || rep.Present != 3 {
+		t.Fatalf("third: %+v %v", rep, err)
+	}
+}
+
+// TestImportVersionTimes imports versions in both spec versions, out of
+// order: the import must store the version times Add Objects would.
+func TestImportVersionTimes(t *testing.T) {
+	f := newFixture(t, nil)
+	a, b, c := newID("indicator"), newID("indicator"), newID("indicator")
+	ci := CollectionImport{
+		Collection: Collection{ID: colImported, APIRoot: "api1", Title: "imported", Alias: "imp"},
+		Grants:     []Grant{{Principal: "user:alice", Read: true}},
+		Objects: objectsOf(
+			imported(t, indicatorIn("2.1", a, "2020-01-01T00:00:00Z"), "2021-01-01T00:00:00Z"),
+			imported(t, indicatorIn("2.0", a, "2020-02-01T00:00:00Z"), "2021-01-02T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-03-01T00:00:00Z"), "2021-01-03T00:00:00Z"),
+			imported(t, indicatorIn("2.0", c, "2020-05-01T00:00:00Z"), "2021-01-04T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-01-01T00:00:00Z"), "2021-01-05T00:00:00Z"),
+			imported(t, indicatorIn("2.1", c, "2020-04-01T00:00:00Z"), "2021-01-06T00:00:00Z"),
+			imported(t, indicatorIn("2.1", b, "2020-02-01T00:00:00Z"), "2021-01-07T00:00:00Z"),
+		),
+	}
+	if _, err := ImportCollection(context.Background(), f.pool, ci, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkVersionTimes(t, f, colImported)
+	rows := readStoredRows(t, f, colImported)
+	for _, q := range []selReq{{ep: "objects"}, {ep: "objects", spec: "2.0,2.1"}, {ep: "objects", version: "first"},
+		{ep: "objects", after: rows[2].added}, {ep: "manifest", spec: "2.0"}, {ep: "versions", oid: b}} {
+		q.maxLimit = 50
+		listAll(t, f, colImported, rows, q)
+	}
+}

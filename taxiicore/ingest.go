@@ -106,8 +106,7 @@ func parseEnvelope(body []byte) ([]json.RawMessage, int, string) {
 type newRow struct {
 	obj       stixObject
 	dateAdded time.Time
-	latest    bool
-	first     bool
+	times     versionTimes
 }
 
 // ingestResult is the outcome for one posted object, in envelope order.
@@ -175,10 +174,10 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 			}
 			return nil
 		})
-		queueVersionRows(b, &added, `SELECT id, version_key, version FROM taxii_objects
+		queueVersionRows(b, &added, `SELECT id, version_key, version, spec_version, date_added FROM taxii_objects
 			WHERE collection_id = $1 AND date_added > $2 ORDER BY date_added LIMIT $3`, collection, seenUpTo, deltaCap)
 		if len(found) > 0 {
-			queueVersionRows(b, &refound, `SELECT id, version_key, version FROM taxii_objects
+			queueVersionRows(b, &refound, `SELECT id, version_key, version, spec_version, date_added FROM taxii_objects
 				WHERE collection_id = $1 AND id = ANY($2) ORDER BY date_added`, collection, slices.Collect(maps.Keys(found)))
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -235,7 +234,7 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 				row.obj.version, row.obj.versionKey = formatTimestamp(row.dateAdded), versionKey(row.dateAdded)
 				o.version = row.obj.version
 			}
-			existing[o.id] = append(vers, storedVersion{key: row.obj.versionKey, version: row.obj.version})
+			existing[o.id] = append(vers, storedVersion{key: row.obj.versionKey, version: row.obj.version, spec: row.obj.specVersion, added: row.dateAdded})
 			inserts = append(inserts, row)
 		}
 		st = buildStatus(results, requested)
@@ -285,8 +284,6 @@ func (s *Server) ingest(ctx context.Context, root string, collection uuid.UUID, 
 	return st, stored, nil
 }
 
-type storedVersion struct{ key, version string }
-
 type idVersion struct {
 	id string
 	v  storedVersion
@@ -297,26 +294,26 @@ type idVersion struct {
 func storedVersions(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) (map[string][]storedVersion, pgtype.Timestamptz, error) {
 	out := make(map[string][]storedVersion)
 	var last pgtype.Timestamptz
-	rows, err := tx.Query(ctx, `SELECT id, version_key, version, date_added FROM taxii_objects
+	rows, err := tx.Query(ctx, `SELECT id, version_key, version, spec_version, date_added FROM taxii_objects
 			WHERE collection_id = $1 AND id = ANY($2)
 		UNION ALL
-		SELECT NULL, NULL, NULL, last_date_added FROM taxii_collections WHERE id = $1
-		ORDER BY 4`, collection, ids)
+		SELECT NULL, NULL, NULL, NULL, last_date_added FROM taxii_collections WHERE id = $1
+		ORDER BY 5`, collection, ids)
 	if err != nil {
 		return nil, last, fmt.Errorf("reading stored versions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, key, version pgtype.Text
+		var id, key, version, spec pgtype.Text
 		var added pgtype.Timestamptz
-		if err := rows.Scan(&id, &key, &version, &added); err != nil {
+		if err := rows.Scan(&id, &key, &version, &spec, &added); err != nil {
 			return nil, last, fmt.Errorf("reading stored versions: %w", err)
 		}
 		if !id.Valid {
 			last = added
 			continue
 		}
-		out[id.String] = append(out[id.String], storedVersion{key: key.String, version: version.String})
+		out[id.String] = append(out[id.String], storedVersion{key: key.String, version: version.String, spec: spec.String, added: added.Time})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, last, fmt.Errorf("reading stored versions: %w", err)
@@ -328,13 +325,13 @@ func storedVersions(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []
 	return out, last, nil
 }
 
-// queueVersionRows appends the (id, version_key, version) rows of query to
-// *out.
+// queueVersionRows appends the (id, version_key, version, spec_version,
+// date_added) rows of query to *out.
 func queueVersionRows(b *pgx.Batch, out *[]idVersion, query string, args ...any) {
 	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var r idVersion
-			if err := rows.Scan(&r.id, &r.v.key, &r.v.version); err != nil {
+			if err := rows.Scan(&r.id, &r.v.key, &r.v.version, &r.v.spec, &r.v.added); err != nil {
 				return fmt.Errorf("reading stored versions: %w", err)
 			}
 			*out = append(*out, r)
@@ -346,49 +343,27 @@ func queueVersionRows(b *pgx.Batch, out *[]idVersion, query string, args ...any)
 	})
 }
 
-// copyRows copies the new versions in, each with its latest/first flags
-// from every stored version; older rows of ids that already had versions are
+// copyRows copies the new versions in, each with its version times from
+// every stored version; older rows of ids that already had versions are
 // fixed up afterwards (fixVersionFlagsSQL).
 func copyRows(ctx context.Context, tx pgx.Tx, collection uuid.UUID, inserts []*newRow, all map[string][]storedVersion) error {
 	for _, row := range inserts {
-		maxKey, minKey := row.obj.versionKey, row.obj.versionKey
-		for _, v := range all[row.obj.id] {
-			maxKey, minKey = max(maxKey, v.key), min(minKey, v.key)
+		if vers := all[row.obj.id]; len(vers) > 1 {
+			row.times = timesOf(storedVersion{key: row.obj.versionKey, spec: row.obj.specVersion}, vers)
 		}
-		row.latest, row.first = row.obj.versionKey == maxKey, row.obj.versionKey == minKey
 	}
 	// [16]byte encodes directly; uuid.UUID would go through driver.Valuer
 	// and a string on every row.
 	colID := [16]byte(collection)
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
-		[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
+		append([]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "object", "object_size"}, versionTimeColumns...),
 		pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) {
 			r := inserts[i]
-			return []any{colID, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
-				r.obj.specVersion, r.latest, r.first, []byte(r.obj.raw), int32(len(r.obj.raw))}, nil
+			return append([]any{colID, r.dateAdded, r.obj.id, r.obj.typ, r.obj.version, r.obj.versionKey,
+				r.obj.specVersion, []byte(r.obj.raw), int32(len(r.obj.raw))}, r.times.values()...), nil
 		}))
 	if err != nil {
 		return fmt.Errorf("inserting objects: %w", err)
-	}
-	return nil
-}
-
-// fixVersionFlagsSQL recomputes is_latest/is_first for the ids in $2 after
-// versions were added or deleted.
-const fixVersionFlagsSQL = `UPDATE taxii_objects o
-	SET is_latest = (o.version_key = m.maxv), is_first = (o.version_key = m.minv)
-	FROM (SELECT id, max(version_key) AS maxv, min(version_key) AS minv FROM taxii_objects
-	      WHERE collection_id = $1 AND id = ANY($2) GROUP BY id) m
-	WHERE o.collection_id = $1 AND o.id = m.id
-	  AND (o.is_latest <> (o.version_key = m.maxv) OR o.is_first <> (o.version_key = m.minv))`
-
-// fixVersionFlags runs fixVersionFlagsSQL on its own.
-func fixVersionFlags(ctx context.Context, tx pgx.Tx, collection uuid.UUID, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, fixVersionFlagsSQL, collection, ids); err != nil {
-		return fmt.Errorf("updating latest-version flags: %w", err)
 	}
 	return nil
 }

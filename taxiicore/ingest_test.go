@@ -110,10 +110,11 @@ func TestAddObjectsRacingWithDelete(t *testing.T) {
 }
 
 // assertVersionFlags checks that id has exactly the versions first..latest
-// given, with is_first and is_latest on the right rows only.
+// given, with no older version on the first and no newer one on the latest
+// only.
 func assertVersionFlags(t *testing.T, f *fixture, id string, versions ...string) {
 	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT version, is_first, is_latest FROM taxii_objects
+	rows, err := f.pool.Query(context.Background(), `SELECT version, older_at IS NULL, newer_at IS NULL FROM taxii_objects
 		WHERE collection_id = $1 AND id = $2 ORDER BY version_key`, colRW, id)
 	if err != nil {
 		t.Fatal(err)

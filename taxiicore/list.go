@@ -37,7 +37,7 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, rt route, id id
 		writeFilterError(w, err)
 		return
 	}
-	q := listQuery{collection: col.ID, f: f, lower: f.after, hasLower: f.hasAfter}
+	q := listQuery{collection: col.ID, f: f, lower: f.after, hasLower: f.hasAfter, specDefault: true}
 	if rt.ep == epObject || rt.ep == epVersions {
 		q.oid = rt.oid
 	}

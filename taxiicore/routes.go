@@ -75,8 +75,20 @@ func matchRoute(segs []string) (route, bool) {
 		return route{}, false
 	}
 	get := "GET, HEAD"
-	if len(seg) == 1 && seg[0] == "taxii2" {
-		return route{ep: epDiscovery, template: "/taxii2/", allow: get}, true
+	if seg[0] == "taxii2" {
+		if len(seg) == 1 {
+			return route{ep: epDiscovery, template: "/taxii2/", allow: get}, true
+		}
+		// OpenTAXII serves each API root under /taxii2/<id>/; every root
+		// answers there too, so that URLs clients kept from a server moved
+		// in keep working. No root is named taxii2, so the two forms never
+		// meet.
+		r, ok := matchRoute(segs[1:])
+		if !ok || seg[1] == "taxii2" {
+			return route{}, false
+		}
+		r.template = "/taxii2" + r.template
+		return r, true
 	}
 	r := route{root: seg[0]}
 	switch {

@@ -2,6 +2,7 @@ package taxiicore
 
 import (
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -45,6 +46,40 @@ func parseTimestamp(s string) (time.Time, error) {
 		return time.Time{}, errTimestamp
 	}
 	return t.UTC(), nil
+}
+
+// maxEmittedYear is the last year Postgres' timestamptz holds, so the last
+// a stored date_added can have.
+const maxEmittedYear = 294275
+
+// parseAddedAfter reads added_after: what parseTimestamp reads, and also
+// the years past 9999 that formatTimestamp writes in five or six digits
+// (a date_added there comes only from data stored before imports were
+// bounded), so that every X-TAXII-Date-Added-Last the core hands out can
+// be sent back.
+func parseAddedAfter(s string) (time.Time, error) {
+	digits := 0
+	for digits < len(s) && s[digits] >= '0' && s[digits] <= '9' {
+		digits++
+	}
+	if digits <= 4 || digits > 6 || s[0] == '0' {
+		return parseTimestamp(s)
+	}
+	year, err := strconv.Atoi(s[:digits])
+	if err != nil || year > maxEmittedYear {
+		return time.Time{}, errTimestamp
+	}
+	// The rest as in a leap year, then moved to the year itself: a day
+	// that year lacks (29 February) comes out in another month.
+	t, err := parseTimestamp("2000" + s[digits:])
+	if err != nil {
+		return time.Time{}, err
+	}
+	moved := time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	if moved.Month() != t.Month() {
+		return time.Time{}, errTimestamp
+	}
+	return moved, nil
 }
 
 // microsAfter is the exclusive lower bound, in Unix microseconds, of the

@@ -35,6 +35,31 @@ func TestParseTimestamp(t *testing.T) {
 	}
 }
 
+// TestParseAddedAfter: every date_added the core can emit (years 1 to
+// Postgres' last, in four to six digits) parses back to itself.
+func TestParseAddedAfter(t *testing.T) {
+	for _, when := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2020, 1, 2, 3, 4, 5, 6000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10004, 2, 29, 12, 0, 0, 1000, time.UTC),
+		time.Date(maxEmittedYear, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	} {
+		s := formatTimestamp(when)
+		got, err := parseAddedAfter(s)
+		if err != nil || !got.Equal(when) {
+			t.Fatalf("%s: %v %v", s, got, err)
+		}
+	}
+	for _, in := range []string{"10001-02-29T00:00:00Z", "294276-01-01T00:00:00Z", "1000000-01-01T00:00:00Z", "010000-01-01T00:00:00Z",
+		"10000-01-01", "10000-13-01T00:00:00Z", "99999"} {
+		if _, err := parseAddedAfter(in); err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+	}
+}
+
 func TestCursorSigner(t *testing.T) {
 	c := cursorSigner{key: []byte(strings.Repeat("k", 32))}
 	tok := c.encode(1234567, "binding")

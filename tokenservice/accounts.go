@@ -218,10 +218,12 @@ func lookupAccount(ctx context.Context, pool *pgxpool.Pool, username string) (st
 }
 
 // upgradeHash stores a re-hashed password unless the hash changed meanwhile
-// (an admin set a new password during the login). not_before stays: the
-// password itself did not change.
+// (an admin set a new password during the login). Setting
+// password_rehashed_at tells the table's trigger that the password itself
+// did not change: not_before and password_source stay, nothing is voided.
 func upgradeHash(ctx context.Context, pool *pgxpool.Pool, username, oldHash, newHash string) (bool, error) {
-	tag, err := pool.Exec(ctx, `UPDATE token_accounts SET password_hash = $3, updated_at = clock_timestamp()
+	tag, err := pool.Exec(ctx, `UPDATE token_accounts SET password_hash = $3, password_rehashed_at = clock_timestamp(),
+		updated_at = clock_timestamp()
 		WHERE username = $1 AND password_hash = $2`, username, oldHash, newHash)
 	if err != nil {
 		return false, fmt.Errorf("storing the upgraded hash: %w", err)

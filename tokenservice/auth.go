@@ -137,6 +137,7 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	began := time.Now()
 	acct, found, err := lookupAccount(ctx, s.pool, creds.username)
 	if err != nil {
 		s.unavailable(w, "looking up the account", err)
@@ -157,6 +158,7 @@ func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request) {
 	release()
 
 	if reason != "" {
+		s.failureTime.pad(ctx, began)
 		s.metrics.failures.WithLabelValues(reason).Inc()
 		if reason == "unknown_user" {
 			// The name is not logged: an unknown "username" is often a
@@ -237,7 +239,11 @@ func (s *Server) verify(ctx context.Context, creds credentials, acct storedAccou
 func (s *Server) timedVerify(encoded, password string) (bool, error) {
 	start := time.Now()
 	ok, err := VerifyPassword(encoded, password)
-	s.metrics.hashSeconds.WithLabelValues(hashScheme(encoded)).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	s.metrics.hashSeconds.WithLabelValues(hashScheme(encoded)).Observe(took.Seconds())
+	if !needsRehash(encoded, s.cfg.PasswordHash) {
+		s.failureTime.observe(took)
+	}
 	return ok, err
 }
 

@@ -198,3 +198,28 @@ func TestRateLimitParallelBurst(t *testing.T) {
 		t.Errorf("right password after the burst: %d, want 429", r.status)
 	}
 }
+
+// TestPlainSQLPasswordChangeRevokes: README says changes made with SQL are
+// revoked too. A password_hash written with plain SQL voids the account's
+// tokens (a feed entry above their version); a re-hash on login does not.
+func TestPlainSQLPasswordChangeRevokes(t *testing.T) {
+	ts := startService(t, nil, nil)
+	ctx := context.Background()
+	ts.addAccount(t, "sql", "pw")
+	v := int64(ts.claimsOf(t, ts.login(t, "sql", "pw", ""))["account_version"].(float64))
+	if p := ts.feed(t, 0, 0); len(p.Entries) != 0 {
+		t.Fatalf("feed before: %+v", p)
+	}
+	h, _ := HashPassword("new-pw", cheapArgon2)
+	if _, err := ts.pool.Exec(ctx, `UPDATE token_accounts SET password_hash = $1 WHERE username = 'sql'`, h); err != nil {
+		t.Fatal(err)
+	}
+	p := ts.feed(t, 0, 0)
+	if len(p.Entries) != 1 || p.Entries[0].Username != "sql" || p.Entries[0].MinVersion <= v {
+		t.Fatalf("plain SQL password change: feed %+v, token version %d", p, v)
+	}
+	if r := ts.login(t, "sql", "pw", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("old password after the SQL change: %d", r.status)
+	}
+	tokenFrom(t, ts.login(t, "sql", "new-pw", ""))
+}

@@ -39,8 +39,10 @@ type Server struct {
 	// dummyHash is verified for unknown usernames so that their answer
 	// takes as long as a wrong password's.
 	dummyHash string
-	metrics   *metrics
-	feed      *revocationFeed
+	// failureTime sets the least time a failed login takes.
+	failureTime *failureClock
+	metrics     *metrics
+	feed        *revocationFeed
 }
 
 // New checks cfg, makes sure the schema is current and a signing key
@@ -90,10 +92,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	case AlgHS256:
 		s.hs256 = signer{alg: AlgHS256, kid: hs256Kid(cfg.HS256Secret), secret: cfg.HS256Secret}
 	}
+	hashStart := time.Now()
 	s.dummyHash, err = HashPassword(rand.Text(), cfg.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
+	s.failureTime = newFailureClock(time.Since(hashStart))
 	s.feed = newRevocationFeed(pool, logger)
 	go s.feed.run(ctx)
 	return s, nil

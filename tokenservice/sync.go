@@ -2,6 +2,8 @@ package tokenservice
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -27,6 +29,14 @@ type AccountState struct {
 	Groups []string
 	// Disabled refuses the account tokens while keeping it.
 	Disabled bool
+}
+
+// passwordSource is the fingerprint token_accounts.password_source keeps
+// of the hash an admin gave (computed the same way by migration 0003's
+// trigger).
+func passwordSource(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:])
 }
 
 // SyncReport says what SyncAccounts changed, by username.
@@ -77,19 +87,19 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSta
 			return err
 		}
 		type current struct {
-			hash     string
-			groups   []string
-			disabled bool
+			hash, source string
+			groups       []string
+			disabled     bool
 		}
 		have := map[string]current{}
-		rows, err := tx.Query(ctx, "SELECT username, password_hash, groups, disabled FROM token_accounts")
+		rows, err := tx.Query(ctx, "SELECT username, password_hash, password_source, groups, disabled FROM token_accounts")
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var u string
 			var c current
-			if err := rows.Scan(&u, &c.hash, &c.groups, &c.disabled); err != nil {
+			if err := rows.Scan(&u, &c.hash, &c.source, &c.groups, &c.disabled); err != nil {
 				rows.Close()
 				return err
 			}
@@ -104,6 +114,11 @@ func SyncAccounts(ctx context.Context, pool *pgxpool.Pool, accounts []AccountSta
 			name := w.spec.Username
 			cur, exists := have[name]
 			hash := w.spec.PasswordHash
+			if exists && hash != "" && cur.source == passwordSource(hash) {
+				// The stored hash is this one, or was derived from it by
+				// a re-hash on login: the password is the file's.
+				hash = cur.hash
+			}
 			if w.spec.Password != "" {
 				if exists {
 					if ok, _ := VerifyPassword(cur.hash, w.spec.Password); ok {

@@ -39,7 +39,7 @@ func copyFloor(ctx context.Context, ld *loader, warmup, envelopes int) (float64,
 				o := ingestObject()
 				raw, _ := json.Marshal(o)
 				rows[i] = []any{collection, last, o["id"], "indicator", "2025-01-01T00:00:00.000Z",
-					"2025-01-01T00:00:00.000000000Z", "2.1", true, true, raw}
+					"2025-01-01T00:00:00.000000000Z", "2.1", raw}
 			}
 			batches[b] = rows
 		}
@@ -48,7 +48,7 @@ func copyFloor(ctx context.Context, ld *loader, warmup, envelopes int) (float64,
 	load := func(batches [][][]any) error {
 		for _, rows := range batches {
 			if _, err := ld.pool.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
-				[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object"},
+				[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "object"},
 				pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("COPY floor: %w", err)
 			}

@@ -20,7 +20,7 @@ const (
 
 // loader appends generated object versions to the bench collection with
 // COPY, exactly as the core stores them: date_added strictly increasing by
-// 1µs, version keys, latest/first flags.
+// 1µs, version keys, version times.
 type loader struct {
 	pool    *pgxpool.Pool
 	base    time.Time
@@ -90,8 +90,17 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 					}
 				}
 				raw, _ := json.Marshal(obj)
+				// Versions arrive in order: each is outranked by the ones
+				// loaded after it, the last of them at the third version.
+				var newer, older any
+				if v < versions-1 {
+					newer = l.base.Add(time.Duration(l.rows+len(rows)+versions-1-v) * time.Microsecond)
+				}
+				if v > 0 {
+					older = l.base.Add(time.Duration(l.rows+len(rows)-1) * time.Microsecond)
+				}
 				rows = append(rows, []any{uuid.MustParse(benchCollection), added, id, typ, version, key, "2.1",
-					v == versions-1, v == 0, raw, len(raw)})
+					newer, older, newer, older, raw, len(raw)})
 				l.addedAt = append(l.addedAt, added)
 				if typ == "ipv4-addr" {
 					break // SCOs have one version
@@ -105,7 +114,8 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 			}
 		}
 		if _, err := l.pool.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
-			[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version", "is_latest", "is_first", "object", "object_size"},
+			[]string{"collection_id", "date_added", "id", "type", "version", "version_key", "spec_version",
+				"newer_at", "older_at", "newer_in_spec_at", "older_in_spec_at", "object", "object_size"},
 			pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("loading objects: %w", err)
 		}

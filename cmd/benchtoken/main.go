@@ -1,6 +1,7 @@
 // Command benchtoken measures the token service on loopback: login
 // throughput and latency at the configured argon2id cost with concurrent
-// clients, and the cost of signing one token. It starts a private Postgres
+// clients, and how long a failed login takes for each kind of failure and
+// stored hash (which must not tell them apart). It starts a private Postgres
 // cluster in a temporary folder, so it needs nothing running. It prints
 // Markdown (scripts/bench.sh collects it).
 package main
@@ -34,16 +35,17 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "length of the login run")
 	argon := flag.String("argon2", tokenservice.DefaultArgon2Params().String(), "argon2id cost of the account's hash (m=KiB,t=passes,p=threads)")
 	hashes := flag.Int("max-concurrent-hashes", 0, "the service's hash concurrency bound (0: number of CPUs)")
+	rounds := flag.Int("timing-rounds", 15, "failed logins per case in the timing run (sequential, cases interleaved)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *clients, *duration, *argon, *hashes); err != nil {
+	if err := run(ctx, *clients, *duration, *argon, *hashes, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtoken:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, clients int, duration time.Duration, argon string, hashes int) error {
+func run(ctx context.Context, clients int, duration time.Duration, argon string, hashes, rounds int) error {
 	params, err := tokenservice.ParseArgon2Params(argon)
 	if err != nil {
 		return err
@@ -78,6 +80,8 @@ func run(ctx context.Context, clients int, duration time.Duration, argon string,
 	cfg.PasswordHash = params
 	cfg.MaxConcurrentHashes = hashes
 	cfg.HashQueueWait = 30 * time.Second // measure queueing as latency, not as 503s
+	// The timing run fails on purpose, many times, from one address.
+	cfg.RateLimit.PerAddress, cfg.RateLimit.PerPair = 1<<30, 1<<30
 	srv, err := tokenservice.New(ctx, pool, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -92,18 +96,19 @@ func run(ctx context.Context, clients int, duration time.Duration, argon string,
 	endpoint := "http://" + ln.Addr().String() + "/management/auth"
 	body := url.Values{"username": {"bench"}, "password": {password}}.Encode()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	login := func() error {
+	post := func(body string, want int) error {
 		resp, err := client.Post(endpoint, "application/x-www-form-urlencoded", strings.NewReader(body))
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		_, _ = io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("login answered %d", resp.StatusCode)
+		if resp.StatusCode != want {
+			return fmt.Errorf("login answered %d, want %d", resp.StatusCode, want)
 		}
 		return nil
 	}
+	login := func() error { return post(body, http.StatusOK) }
 	if err := login(); err != nil { // warm up and check
 		return err
 	}
@@ -156,7 +161,10 @@ func run(ctx context.Context, clients int, duration time.Duration, argon string,
 	fmt.Printf("| throughput | %.1f logins/s |\n", float64(len(latencies))/elapsed.Seconds())
 	fmt.Printf("| latency median | %s |\n", pct(latencies, 0.50))
 	fmt.Printf("| latency p95 | %s |\n", pct(latencies, 0.95))
-	return nil
+	fmt.Println()
+	return failureTiming(ctx, pool, params, rounds, func(user, pw string) error {
+		return post(url.Values{"username": {user}, "password": {pw}}.Encode(), http.StatusUnauthorized)
+	})
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {

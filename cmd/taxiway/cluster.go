@@ -67,5 +67,5 @@ Ctrl-C stops everything; logs are in %[11]s.
 		localstack.Host(localstack.Core, 1), cc.CoreOpsPort, localstack.Host(localstack.TokenService, 1), cc.TokenOpsPort,
 		c.DatabaseURL(), c.ReadDatabaseURL(), filepath.Join(cc.DataDir, "logs"))
 
-	return runUntilStopped(ctx, c, filepath.Join(cc.DataDir, "logs"))
+	return runUntilStopped(ctx, c)
 }

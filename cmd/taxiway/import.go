@@ -25,13 +25,15 @@ func runImport(ctx context.Context, args []string) error {
 	dbURL := databaseFlag(fs)
 	var from, config, adminGroup *string
 	var publicDiscovery *bool
+	var maxContentLength *int64
 	if kind == "medallion" {
 		from = fs.String("from", "", "medallion's memory-backend data file (JSON; required)")
 		config = fs.String("config", "", "medallion's configuration file, for its users (plain-text passwords are hashed with argon2id on import)")
 	} else {
 		from = fs.String("from", "", "OpenTAXII's Postgres URL (required), e.g. postgres://user@host/opentaxii")
 		adminGroup = fs.String("admin-group", envOr("TAXIWAY_ADMIN_GROUP", taxiicore.DefaultConfig().AdminGroup), "group given to OpenTAXII admins: the core's admin group (env TAXIWAY_ADMIN_GROUP)")
-		publicDiscovery = fs.Bool("public-discovery", false, "let callers without credentials read /taxii2/, as OpenTAXII's public_discovery")
+		publicDiscovery = fs.Bool("public-discovery", false, "let callers without credentials read /taxii2/, as OpenTAXII's public_discovery (also on a later run)")
+		maxContentLength = fs.Int64("max-content-length", importcmd.OpenTAXIIMaxContentLength, "OpenTAXII's taxii2 max_content_length (from its configuration file), which the API roots created get")
 	}
 	dry := fs.Bool("dry-run", false, "do the whole import in a transaction that is rolled back, and report what would happen")
 	skipBad := fs.Bool("skip-bad", false, "import the good objects of collections holding bad ones (otherwise such a collection is not imported)")
@@ -64,7 +66,8 @@ func runImport(ctx context.Context, args []string) error {
 	if kind == "medallion" {
 		src, err = importcmd.ReadMedallion(*from, *config)
 	} else {
-		src, err = importcmd.ReadOpenTAXII(ctx, *from, importcmd.OpenTAXIIOptions{AdminGroup: *adminGroup, PublicDiscovery: *publicDiscovery})
+		src, err = importcmd.ReadOpenTAXII(ctx, *from, importcmd.OpenTAXIIOptions{AdminGroup: *adminGroup,
+			PublicDiscovery: *publicDiscovery, MaxContentLength: *maxContentLength})
 	}
 	if err != nil {
 		return err

@@ -136,25 +136,26 @@ Try:
 Ctrl-C stops everything; data stays in %[7]s.
 `, u, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort, st.DatabaseURL(), cfg.DataDir)
 
-	return runUntilStopped(ctx, st, filepath.Join(cfg.DataDir, "logs"))
+	return runUntilStopped(ctx, st)
 }
 
 // runningStack is a local stack, single or clustered, as `taxiway local`
 // runs it.
 type runningStack interface {
-	Done() <-chan string // the name of a process that exited on its own
+	// Failed says why a part could not be kept running (its supervisor
+	// restarts a part that exits, and gives up on a crash loop).
+	Failed() <-chan error
 	Stop() error
 }
 
-// runUntilStopped waits for Ctrl-C (ctx) or a process that exits on its
-// own, then stops the whole stack.
-func runUntilStopped(ctx context.Context, st runningStack, logDir string) error {
+// runUntilStopped waits for Ctrl-C (ctx) or a part that its supervisor
+// gave up on, then stops the whole stack.
+func runUntilStopped(ctx context.Context, st runningStack) error {
 	var stopErr error
 	select {
 	case <-ctx.Done():
 		fmt.Println("\nstopping...")
-	case name := <-st.Done():
-		stopErr = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(logDir, name+".log"))
+	case stopErr = <-st.Failed():
 	}
 	if err := st.Stop(); err != nil && stopErr == nil {
 		stopErr = err

@@ -225,3 +225,9 @@ func (c *Cluster) EnsureDatabase(ctx context.Context, db string) error {
 // Stop shuts the server down fast (active transactions are rolled back,
 // committed data is kept) and waits for it to exit.
 func (c *Cluster) Stop() error { return c.proc.stop(syscall.SIGINT, 30*time.Second) }
+
+// Exited is closed once the server has exited, stopped or not.
+func (c *Cluster) Exited() <-chan struct{} { return c.proc.exited }
+
+// Pid is the server's (the postmaster's) process id.
+func (c *Cluster) Pid() int { return c.proc.cmd.Process.Pid }

@@ -15,9 +15,10 @@ import (
 // process is a server this package started (postgres or pgbouncer): it
 // remembers how the process ended, for every later reader.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error // the exit, put back by every reader
+	name   string
+	cmd    *exec.Cmd
+	done   chan error    // the exit, put back by every reader
+	exited chan struct{} // closed at the exit, for supervisors
 }
 
 // startProcess starts cmd; afterExit (may be nil) runs once it has exited.
@@ -25,13 +26,14 @@ func startProcess(name string, cmd *exec.Cmd, afterExit func()) (*process, error
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
+	p := &process{name: name, cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		if afterExit != nil {
 			afterExit()
 		}
 		p.done <- err
+		close(p.exited)
 	}()
 	return p, nil
 }

@@ -31,6 +31,11 @@ type Source struct {
 	Accounts    []Account
 	// Statuses are finished Add Objects statuses whose collection is known.
 	Statuses []taxiicore.ImportedStatus
+	// ReadStatuses, when set, reads more of them (into Statuses and Notes)
+	// once the objects are imported, so that jobs added to the source
+	// meanwhile come along, and reading them counts in Run's progress and
+	// time. progress is called with the number of jobs read so far.
+	ReadStatuses func(ctx context.Context, progress func(read int)) error
 	// Problems are source items that cannot be imported (bad data), each
 	// naming the item; they make the import fail after everything else
 	// was done.
@@ -78,13 +83,21 @@ type Summary struct {
 	RootsCreated, RootsKept              int
 	DiscoverySet                         bool
 	CollectionsImported, CollectionsKept int
-	CollectionsFailed                    int
-	Objects, Duplicates, Shifted         int
-	MaxShift                             time.Duration
-	AccountsCreated, AccountsKept        int
-	StatusesImported, StatusesKept       int
-	PasswordsHashed                      int
-	Elapsed                              time.Duration
+	// CollectionsUpdated held objects before and gained the versions the
+	// source has and they lacked.
+	CollectionsUpdated           int
+	CollectionsFailed            int
+	Objects, Duplicates, Shifted int
+	// Present counts the source's versions the target already held.
+	Present                        int
+	MaxShift                       time.Duration
+	AccountsCreated, AccountsKept  int
+	StatusesImported, StatusesKept int
+	// StatusesWaiting were left out for reporting success for objects
+	// not (yet) imported; a later run imports them once they are.
+	StatusesWaiting int
+	PasswordsHashed int
+	Elapsed         time.Duration
 	// Lines are the per-item report: every problem, note and collection.
 	Lines []string
 }
@@ -128,10 +141,16 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		}
 		if created {
 			sum.RootsCreated++
-			sum.Lines = append(sum.Lines, fmt.Sprintf("API root /%s/ (%s): created", r.Name, r.Title))
+			sum.Lines = append(sum.Lines, fmt.Sprintf("API root %s (%s): created, max_content_length %d", rootPaths(r.Name), r.Title, rootMaxContentLength(r)))
 		} else {
 			sum.RootsKept++
-			sum.Lines = append(sum.Lines, fmt.Sprintf("API root /%s/: exists, kept as it is", r.Name))
+			line := fmt.Sprintf("API root %s: exists, kept as it is", rootPaths(r.Name))
+			if have, err := keptMaxContentLength(ctx, db, r.Name); err != nil {
+				return sum, err
+			} else if have != rootMaxContentLength(r) {
+				line += fmt.Sprintf(" (max_content_length %d, where the source's is %d)", have, rootMaxContentLength(r))
+			}
+			sum.Lines = append(sum.Lines, line)
 		}
 	}
 	if src.Discovery != nil {
@@ -145,7 +164,17 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		}
 		sum.DiscoverySet = set
 		if !set {
-			sum.Lines = append(sum.Lines, "discovery: set before (by sync or an earlier import), kept as it is")
+			line := "discovery: set before (by sync or an earlier import), kept as it is"
+			if d.Public {
+				made, err := taxiicore.ImportPublicDiscovery(ctx, db)
+				if err != nil {
+					return sum, err
+				}
+				if made {
+					line += ", but made public (-public-discovery)"
+				}
+			}
+			sum.Lines = append(sum.Lines, line)
 		}
 	}
 
@@ -190,20 +219,27 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 			sum.CollectionsFailed++
 			sum.Lines = append(sum.Lines, "ERROR "+where+": "+err.Error())
 			continue
-		case rep.AlreadyImported:
-			sum.CollectionsKept++
-			sum.Lines = append(sum.Lines, fmt.Sprintf("%s: already holds %d object versions, left alone", where, rep.Existing))
-			continue
 		}
 		if len(rep.Bad) > 0 {
 			failed++
 		}
-		sum.CollectionsImported++
 		sum.Objects += rep.Imported
 		sum.Duplicates += rep.Duplicates
+		sum.Present += rep.Present
 		sum.Shifted += rep.Shifted
 		sum.MaxShift = max(sum.MaxShift, rep.MaxShift)
-		line := fmt.Sprintf("%s: %d object versions imported", where, rep.Imported)
+		var line string
+		switch {
+		case !rep.Created && rep.Imported == 0:
+			sum.CollectionsKept++
+			line = fmt.Sprintf("%s: already holds %d object versions, all the source has", where, rep.Existing)
+		case rep.AlreadyImported:
+			sum.CollectionsUpdated++
+			line = fmt.Sprintf("%s: held %d object versions; %d the source has and it lacked imported, after them", where, rep.Existing, rep.Imported)
+		default:
+			sum.CollectionsImported++
+			line = fmt.Sprintf("%s: %d object versions imported", where, rep.Imported)
+		}
 		if rep.Shifted > 0 {
 			line += fmt.Sprintf(", %d date_added moved forward (at most %s) to be strictly increasing", rep.Shifted, rep.MaxShift)
 		}
@@ -217,6 +253,17 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 	}
 	prog.finish()
 
+	if src.ReadStatuses != nil {
+		jobs := &progress{w: opts.Progress, every: opts.ProgressEvery, start: time.Now(), what: "jobs"}
+		noted := len(src.Notes)
+		if err := src.ReadStatuses(ctx, jobs.update); err != nil {
+			return sum, err
+		}
+		jobs.finish()
+		for _, n := range src.Notes[noted:] {
+			sum.Lines = append(sum.Lines, "note: "+n)
+		}
+	}
 	for _, st := range src.Statuses {
 		if notImported[st.CollectionID] {
 			sum.Lines = append(sum.Lines, fmt.Sprintf("status %s: left out with its collection %s", st.ID, st.CollectionID))
@@ -224,6 +271,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		}
 		created, err := taxiicore.ImportStatus(ctx, db, st)
 		switch {
+		case errors.Is(err, taxiicore.ErrStatusObjectsMissing):
+			sum.StatusesWaiting++
+			sum.Lines = append(sum.Lines, fmt.Sprintf("status %s: left out: %v (a later run imports it once they are there)", st.ID, err))
 		case err != nil:
 			failed++
 			sum.Lines = append(sum.Lines, "ERROR "+err.Error())
@@ -244,6 +294,26 @@ func Run(ctx context.Context, pool *pgxpool.Pool, src *Source, opts Options) (Su
 		return sum, fmt.Errorf("%d item(s) failed: %w", failed, ErrIncomplete)
 	}
 	return sum, nil
+}
+
+// rootPaths names where an API root answers.
+func rootPaths(name string) string { return "/" + name + "/ (and /taxii2/" + name + "/)" }
+
+// rootMaxContentLength is the max_content_length an imported root gets.
+func rootMaxContentLength(r taxiicore.APIRoot) int64 {
+	if r.MaxContentLength == 0 {
+		return taxiicore.DefaultMaxContentLength
+	}
+	return r.MaxContentLength
+}
+
+// keptMaxContentLength reads the max_content_length of an existing root.
+func keptMaxContentLength(ctx context.Context, db taxiicore.ImportDB, name string) (int64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, `SELECT max_content_length FROM taxii_api_roots WHERE name = $1`, name).Scan(&n); err != nil {
+		return 0, fmt.Errorf("reading API root %s: %w", name, err)
+	}
+	return n, nil
 }
 
 // importAccounts creates the accounts that do not exist yet; existing ones
@@ -305,15 +375,16 @@ func (s Summary) Write(w io.Writer, dry bool) {
 	if secs := s.Elapsed.Seconds(); secs > 0 && s.Objects > 0 {
 		rate = fmt.Sprintf(" (%.0f objects/s)", float64(s.Objects)/secs)
 	}
-	fmt.Fprintf(w, "\n%s: %d API roots created, %d kept; %d collections imported, %d already there, %d failed; "+
-		"%d object versions%s, %d date_added moved (at most %s), %d repeated versions left out; "+
-		"%d accounts created (%d plain-text passwords hashed), %d kept; %d statuses imported, %d already there; in %s\n",
-		verb, s.RootsCreated, s.RootsKept, s.CollectionsImported, s.CollectionsKept, s.CollectionsFailed,
-		s.Objects, rate, s.Shifted, s.MaxShift, s.Duplicates,
-		s.AccountsCreated, s.PasswordsHashed, s.AccountsKept, s.StatusesImported, s.StatusesKept, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "\n%s: %d API roots created, %d kept; %d collections imported, %d updated, %d already there, %d failed; "+
+		"%d object versions%s, %d already there, %d date_added moved (at most %s), %d repeated versions left out; "+
+		"%d accounts created (%d plain-text passwords hashed), %d kept; %d statuses imported, %d already there, %d waiting for their objects; in %s\n",
+		verb, s.RootsCreated, s.RootsKept, s.CollectionsImported, s.CollectionsUpdated, s.CollectionsKept, s.CollectionsFailed,
+		s.Objects, rate, s.Present, s.Shifted, s.MaxShift, s.Duplicates,
+		s.AccountsCreated, s.PasswordsHashed, s.AccountsKept, s.StatusesImported, s.StatusesKept, s.StatusesWaiting, s.Elapsed.Round(time.Millisecond))
 }
 
-// progress prints objects/s and the time left, at most once per interval.
+// progress prints objects/s and the time left, at most once per interval;
+// for other things (what), how many were read.
 type progress struct {
 	w          io.Writer
 	every      time.Duration
@@ -322,12 +393,16 @@ type progress struct {
 	start      time.Time
 	last       time.Time
 	collection string
+	what       string
 	printed    bool
 }
 
 func (p *progress) update(done int) {
 	if p.w == nil {
 		return
+	}
+	if p.what != "" {
+		p.done = done
 	}
 	every := p.every
 	if every <= 0 {
@@ -339,6 +414,10 @@ func (p *progress) update(done int) {
 	}
 	p.last = now
 	p.printed = true
+	if p.what != "" {
+		fmt.Fprintf(p.w, "reading %s: %d read\n", p.what, done)
+		return
+	}
 	elapsed := now.Sub(p.start).Seconds()
 	rate := float64(done) / max(elapsed, 1e-9)
 	eta := "?"
@@ -349,8 +428,11 @@ func (p *progress) update(done int) {
 }
 
 func (p *progress) finish() {
-	if p.w != nil && p.printed {
-		elapsed := time.Since(p.start)
-		fmt.Fprintf(p.w, "read %d objects in %s\n", p.done, elapsed.Round(time.Millisecond))
+	if p.w != nil && (p.printed || p.what != "") {
+		what := p.what
+		if what == "" {
+			what = "objects"
+		}
+		fmt.Fprintf(p.w, "read %d %s in %s\n", p.done, what, time.Since(p.start).Round(time.Millisecond))
 	}
 }

@@ -118,7 +118,7 @@ func TestImportMedallion(t *testing.T) {
 
 	// Again: nothing twice.
 	sum, err = Run(ctx, pool, read(), Options{})
-	if err != nil || sum.Objects != 0 || sum.CollectionsKept != 3 || sum.AccountsCreated != 0 || sum.AccountsKept != 3 || sum.RootsKept != 3 {
+	if err != nil || sum.Objects != 0 || sum.CollectionsKept != 5 || sum.AccountsCreated != 0 || sum.AccountsKept != 3 || sum.RootsKept != 3 {
 		t.Fatalf("second run: %v %+v", err, sum)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM taxii_objects`); n != 11 {
@@ -252,7 +252,48 @@ func TestImportOpenTAXII(t *testing.T) {
 		t.Fatal("the public API root is not public")
 	}
 	sum, err = Run(ctx, pool, read(), Options{})
-	if err != nil || sum.Objects != 0 || sum.CollectionsKept != 3 || sum.AccountsKept != 3 {
+	if err != nil || sum.Objects != 0 || sum.CollectionsKept != 4 || sum.AccountsKept != 3 {
 		t.Fatalf("second run: %v %+v", err, sum)
+	}
+}
+
+// TestReadMedallionObjectsAsInTheFile: the streamed reader hands out each
+// object exactly as the file holds it.
+func TestReadMedallionObjectsAsInTheFile(t *testing.T) {
+	raw, err := os.ReadFile("testdata/medallion/default_data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]struct {
+		Collections []struct {
+			ID      string            `json:"id"`
+			Objects []json.RawMessage `json:"objects"`
+		} `json:"collections"`
+	}
+	_ = json.Unmarshal(raw, &data) // /discovery is not a root
+	want := map[string]bool{}
+	for _, r := range data {
+		for _, c := range r.Collections {
+			for _, o := range c.Objects {
+				want[c.ID+" "+string(o)] = true
+			}
+		}
+	}
+	src, err := ReadMedallion("testdata/medallion/default_data.json", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got := 0
+	for _, c := range src.Collections {
+		for o, err := range c.CollectionImport.Objects {
+			if err != nil || !want[c.Collection.ID+" "+string(o.Raw)] {
+				t.Fatalf("%s: %s %v is not an object of the file's collection", o.Source, o.Raw, err)
+			}
+			got++
+		}
+	}
+	if got != len(want) || got == 0 {
+		t.Fatalf("%d objects read, the file holds %d", got, len(want))
 	}
 }

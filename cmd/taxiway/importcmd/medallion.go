@@ -1,6 +1,7 @@
 package importcmd
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -17,26 +18,35 @@ import (
 	"github.com/taxiway/taxiway/tokenservice"
 )
 
-// medallionRoot is one API root of medallion's memory-backend data file.
-type medallionRoot struct {
-	Information *struct {
-		Title            string `json:"title"`
-		Description      string `json:"description"`
-		MaxContentLength int64  `json:"max_content_length"`
-	} `json:"information"`
-	Status      []json.RawMessage     `json:"status"`
-	Collections []medallionCollection `json:"collections"`
+// medallionInfo is an API root's information in medallion's data file.
+type medallionInfo struct {
+	Title            string `json:"title"`
+	Description      string `json:"description"`
+	MaxContentLength int64  `json:"max_content_length"`
 }
 
+// medallionCollection is one collection of the data file, its objects
+// left in the file: objects names where each is, for reading it again when
+// it is imported.
 type medallionCollection struct {
-	ID          string              `json:"id"`
-	Title       string              `json:"title"`
-	Description string              `json:"description"`
-	Alias       string              `json:"alias"`
-	CanRead     bool                `json:"can_read"`
-	CanWrite    bool                `json:"can_write"`
-	Objects     []json.RawMessage   `json:"objects"`
-	Manifest    []medallionManifest `json:"manifest"`
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Alias       string `json:"alias"`
+	CanRead     bool   `json:"can_read"`
+	CanWrite    bool   `json:"can_write"`
+	objects     []medallionObject
+	manifest    []medallionManifest
+}
+
+// medallionObject is where an object is in the data file, with what
+// matching it to its manifest record needs.
+type medallionObject struct {
+	off         int64
+	n           int
+	id, version string
+	dateAdded   time.Time
+	found       bool
 }
 
 // medallionManifest is one manifest record: one version per record in
@@ -53,70 +63,196 @@ type medallionManifest struct {
 // gives every logged-in user the can_read/can_write of a collection, so
 // those become grants to authenticated. Plain-text passwords are hashed
 // with argon2id here; Werkzeug hashes are kept as they are.
+//
+// The file is read as a stream: objects stay in it, and only where each
+// one is, its id and version are kept (about 150 bytes an object, whatever
+// its size); each is read again from the file when it is imported, so
+// memory does not grow with the file's size. The file stays open until
+// the Source is closed.
 func ReadMedallion(dataPath, configPath string) (*Source, error) {
-	raw, err := os.ReadFile(dataPath)
+	f, err := os.Open(dataPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading medallion's data file: %w", err)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("parsing medallion's data file %s: %w", dataPath, err)
+	src := &Source{Name: "medallion", Close: func() { _ = f.Close() }}
+	if err := readMedallionData(f, dataPath, src); err != nil {
+		_ = f.Close()
+		return nil, err
 	}
-	src := &Source{Name: "medallion", Close: func() {}}
-	names := make([]string, 0, len(top))
-	for k := range top {
-		if k != "/discovery" {
-			names = append(names, k)
+	if configPath != "" {
+		if err := readMedallionUsers(configPath, src); err != nil {
+			_ = f.Close()
+			return nil, err
 		}
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		var r medallionRoot
-		if err := json.Unmarshal(top[name], &r); err != nil {
-			src.Problems = append(src.Problems, fmt.Sprintf("API root %q: not a medallion API root: %v", name, err))
-			continue
-		}
-		if r.Information == nil {
-			src.Problems = append(src.Problems, fmt.Sprintf("API root %q: no information", name))
-			continue
-		}
-		src.Roots = append(src.Roots, taxiicore.APIRoot{Name: name, Title: r.Information.Title,
-			Description: r.Information.Description, MaxContentLength: r.Information.MaxContentLength})
-		medallionStatuses(name, r, src)
-		for i, c := range r.Collections {
-			where := fmt.Sprintf("%s/collections[%d]", name, i)
-			col, notes, problems := medallionCollectionImport(name, where, c)
-			src.Notes = append(src.Notes, notes...)
-			src.Problems = append(src.Problems, problems...)
-			if col != nil {
-				src.Collections = append(src.Collections, *col)
+	return src, nil
+}
+
+func readMedallionData(f *os.File, dataPath string, src *Source) error {
+	j := &jsonStream{dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<16)), what: "medallion's data file " + dataPath}
+	var disc json.RawMessage
+	err := j.members(func(name string) error {
+		if name == "/discovery" {
+			if err := j.dec.Decode(&disc); err != nil {
+				return j.fail(err)
 			}
+			return nil
 		}
+		return readMedallionRoot(j, f, name, src)
+	})
+	if err != nil {
+		return err
 	}
-	if d, ok := top["/discovery"]; ok {
-		var disc struct {
+	if disc != nil {
+		var d struct {
 			Title       string `json:"title"`
 			Description string `json:"description"`
 			Contact     string `json:"contact"`
 			Default     string `json:"default"`
 		}
-		if err := json.Unmarshal(d, &disc); err != nil {
+		if err := json.Unmarshal(disc, &d); err != nil {
 			src.Problems = append(src.Problems, fmt.Sprintf("/discovery: %v", err))
 		} else {
-			src.Discovery = &taxiicore.Discovery{Title: disc.Title, Description: disc.Description, Contact: disc.Contact,
-				Default: rootNameOf(disc.Default)}
+			src.Discovery = &taxiicore.Discovery{Title: d.Title, Description: d.Description, Contact: d.Contact,
+				Default: rootNameOf(d.Default)}
 			if src.Discovery.Default != "" && !slices.ContainsFunc(src.Roots, func(r taxiicore.APIRoot) bool { return r.Name == src.Discovery.Default }) {
-				src.Notes = append(src.Notes, fmt.Sprintf("discovery: default %q is not an API root of the file; left out", disc.Default))
+				src.Notes = append(src.Notes, fmt.Sprintf("discovery: default %q is not an API root of the file; left out", d.Default))
 				src.Discovery.Default = ""
 			}
 		}
 	}
-	if configPath != "" {
-		if err := readMedallionUsers(configPath, src); err != nil {
-			return nil, err
+	slices.SortFunc(src.Roots, func(a, b taxiicore.APIRoot) int { return strings.Compare(a.Name, b.Name) })
+	return nil
+}
+
+// readMedallionRoot reads one API root: its information, statuses and
+// collections, the objects of which stay in the file (f).
+func readMedallionRoot(j *jsonStream, f *os.File, name string, src *Source) error {
+	if tok, err := j.dec.Token(); err != nil {
+		return j.fail(err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		// Not an API root: say so, and go on past it.
+		src.Problems = append(src.Problems, fmt.Sprintf("API root %q: not a medallion API root", name))
+		if ok && (d == '[') {
+			return j.skipRest()
+		}
+		return nil
+	}
+	var info *medallionInfo
+	var statuses []json.RawMessage
+	var cols []medallionCollection
+	for j.dec.More() {
+		tok, err := j.dec.Token()
+		if err != nil {
+			return j.fail(err)
+		}
+		switch tok.(string) {
+		case "information":
+			if err := j.dec.Decode(&info); err != nil {
+				return j.fail(err)
+			}
+		case "status":
+			if err := j.dec.Decode(&statuses); err != nil {
+				return j.fail(err)
+			}
+		case "collections":
+			err = j.elements(func(i int) error {
+				c, err := readMedallionCollection(j)
+				cols = append(cols, c)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		default:
+			if err := j.skip(); err != nil {
+				return err
+			}
 		}
 	}
-	return src, nil
+	if err := j.close(); err != nil {
+		return err
+	}
+	if info == nil {
+		src.Problems = append(src.Problems, fmt.Sprintf("API root %q: no information", name))
+		return nil
+	}
+	src.Roots = append(src.Roots, taxiicore.APIRoot{Name: name, Title: info.Title,
+		Description: info.Description, MaxContentLength: info.MaxContentLength})
+	medallionStatuses(name, statuses, cols, src)
+	for i, c := range cols {
+		where := fmt.Sprintf("%s/collections[%d]", name, i)
+		col, notes, problems := medallionCollectionImport(f, name, where, c)
+		src.Notes = append(src.Notes, notes...)
+		src.Problems = append(src.Problems, problems...)
+		if col != nil {
+			src.Collections = append(src.Collections, *col)
+		}
+	}
+	return nil
+}
+
+// readMedallionCollection reads one collection, noting where each object
+// is instead of keeping it.
+func readMedallionCollection(j *jsonStream) (medallionCollection, error) {
+	var c medallionCollection
+	err := j.members(func(name string) error {
+		var dst any
+		switch name {
+		case "id":
+			dst = &c.ID
+		case "title":
+			dst = &c.Title
+		case "description":
+			dst = &c.Description
+		case "alias":
+			dst = &c.Alias
+		case "can_read":
+			dst = &c.CanRead
+		case "can_write":
+			dst = &c.CanWrite
+		case "manifest":
+			// Record by record, so that the decoder never buffers it whole.
+			return j.elements(func(int) error {
+				var m medallionManifest
+				if err := j.dec.Decode(&m); err != nil {
+					return j.fail(fmt.Errorf("collection %q: manifest: %w", c.ID, err))
+				}
+				c.manifest = append(c.manifest, m)
+				return nil
+			})
+		case "objects":
+			return j.elements(func(int) error {
+				var raw json.RawMessage
+				if err := j.dec.Decode(&raw); err != nil {
+					return j.fail(err)
+				}
+				// The decoder hands out the value's exact bytes and stops
+				// right after them.
+				end := j.dec.InputOffset()
+				o := medallionObject{off: end - int64(len(raw)), n: len(raw)}
+				var head struct {
+					ID       string `json:"id"`
+					Created  string `json:"created"`
+					Modified string `json:"modified"`
+				}
+				_ = json.Unmarshal(raw, &head) // a bad object is reported by the import
+				o.id, o.version = head.ID, head.Modified
+				if o.version == "" {
+					o.version = head.Created
+				}
+				c.objects = append(c.objects, o)
+				return nil
+			})
+		default:
+			return j.skip()
+		}
+		if err := j.dec.Decode(dst); err != nil {
+			return j.fail(fmt.Errorf("collection %q: %s: %w", c.ID, name, err))
+		}
+		return nil
+	})
+	return c, err
 }
 
 // medallionStatus is a status as medallion keeps it; its details are
@@ -132,20 +268,20 @@ type medallionStatus struct {
 
 // medallionStatuses imports the root's complete statuses whose objects are
 // all in one of its collections (medallion's statuses name none).
-func medallionStatuses(root string, r medallionRoot, src *Source) {
+func medallionStatuses(root string, statuses []json.RawMessage, cols []medallionCollection, src *Source) {
+	if len(statuses) == 0 {
+		return
+	}
 	where := map[string][]string{} // object id: collections of root holding it
-	for _, c := range r.Collections {
-		for _, raw := range c.Objects {
-			var head struct {
-				ID string `json:"id"`
-			}
-			if json.Unmarshal(raw, &head) == nil && !slices.Contains(where[head.ID], c.ID) {
-				where[head.ID] = append(where[head.ID], c.ID)
+	for _, c := range cols {
+		for _, o := range c.objects {
+			if !slices.Contains(where[o.id], c.ID) {
+				where[o.id] = append(where[o.id], c.ID)
 			}
 		}
 	}
 	skipped := 0
-	for i, raw := range r.Status {
+	for i, raw := range statuses {
 		var ms medallionStatus
 		if err := json.Unmarshal(raw, &ms); err != nil {
 			src.Problems = append(src.Problems, fmt.Sprintf("%s/status[%d]: %v", root, i, err))
@@ -199,15 +335,16 @@ func rootNameOf(s string) string {
 }
 
 // medallionCollectionImport matches each object to its manifest record for
-// date_added and orders the objects by it.
-func medallionCollectionImport(root, where string, c medallionCollection) (col *Collection, notes, problems []string) {
+// date_added and orders the objects by it; they are read from f when
+// imported.
+func medallionCollectionImport(f *os.File, root, where string, c medallionCollection) (col *Collection, notes, problems []string) {
 	type entry struct {
 		added time.Time
 		used  bool
 	}
 	byVersion := map[string][]*entry{} // id|version
 	byID := map[string][]*entry{}
-	for j, m := range c.Manifest {
+	for j, m := range c.manifest {
 		added, err := time.Parse(time.RFC3339Nano, m.DateAdded)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s/manifest[%d] (%s): date_added %q: %v", where, j, m.ID, m.DateAdded, err))
@@ -223,42 +360,31 @@ func medallionCollectionImport(root, where string, c medallionCollection) (col *
 			byID[m.ID] = append(byID[m.ID], e)
 		}
 	}
-	objs := make([]taxiicore.ImportedObject, 0, len(c.Objects))
-	for j, raw := range c.Objects {
-		o := taxiicore.ImportedObject{Raw: raw, Source: fmt.Sprintf("%s/objects[%d]", where, j)}
-		var head struct {
-			ID       string `json:"id"`
-			Created  string `json:"created"`
-			Modified string `json:"modified"`
-		}
-		_ = json.Unmarshal(raw, &head) // a bad object is reported by the import
-		version := head.Modified
-		if version == "" {
-			version = head.Created
-		}
+	order := make([]int, len(c.objects))
+	for i := range c.objects {
+		o := &c.objects[i]
+		order[i] = i
 		var match *entry
-		for _, e := range byVersion[head.ID+"|"+normalVersion(version)] {
+		for _, e := range byVersion[o.id+"|"+normalVersion(o.version)] {
 			if !e.used {
 				match = e
 				break
 			}
 		}
-		if match == nil && version == "" {
+		if match == nil && o.version == "" {
 			// medallion versions an unversioned object by its date_added.
-			for _, e := range byID[head.ID] {
+			for _, e := range byID[o.id] {
 				if !e.used {
 					match = e
 					break
 				}
 			}
 		}
-		if match == nil {
-			o.Err = fmt.Errorf("no manifest record for this id and version %q, so its date_added is unknown", version)
-		} else {
+		if match != nil {
 			match.used = true
-			o.DateAdded = match.added
+			// Only the place and date_added are needed from here on.
+			o.dateAdded, o.found, o.id, o.version = match.added, true, "", ""
 		}
-		objs = append(objs, o)
 	}
 	unused := 0
 	for _, es := range byID {
@@ -272,7 +398,7 @@ func medallionCollectionImport(root, where string, c medallionCollection) (col *
 		notes = append(notes, fmt.Sprintf("%s (%s): %d manifest records name no object of the collection; left out", where, c.ID, unused))
 	}
 	// Stable: objects added at the same instant keep the file's order.
-	slices.SortStableFunc(objs, func(a, b taxiicore.ImportedObject) int { return a.DateAdded.Compare(b.DateAdded) })
+	slices.SortStableFunc(order, func(a, b int) int { return c.objects[a].dateAdded.Compare(c.objects[b].dateAdded) })
 
 	var grants []taxiicore.Grant
 	if c.CanRead || c.CanWrite {
@@ -280,11 +406,33 @@ func medallionCollectionImport(root, where string, c medallionCollection) (col *
 	} else {
 		notes = append(notes, fmt.Sprintf("%s (%s): medallion lets no user read or write it; only the admin group may", where, c.ID))
 	}
-	return &Collection{Objects: len(objs), CollectionImport: taxiicore.CollectionImport{
+	return &Collection{Objects: len(order), CollectionImport: taxiicore.CollectionImport{
 		Collection: taxiicore.Collection{ID: c.ID, APIRoot: root, Title: c.Title, Description: c.Description, Alias: c.Alias},
 		Grants:     grants,
-		Objects:    sliceObjects(objs),
+		Objects:    medallionObjects(f, where, c.objects, order),
 	}}, notes, problems
+}
+
+// medallionObjects yields the objects in order, each read again from f.
+func medallionObjects(f *os.File, where string, objs []medallionObject, order []int) iter.Seq2[taxiicore.ImportedObject, error] {
+	return func(yield func(taxiicore.ImportedObject, error) bool) {
+		for _, i := range order {
+			o := objs[i]
+			io := taxiicore.ImportedObject{Source: fmt.Sprintf("%s/objects[%d]", where, i), DateAdded: o.dateAdded}
+			raw := make([]byte, o.n)
+			if _, err := f.ReadAt(raw, o.off); err != nil {
+				yield(io, fmt.Errorf("reading %s from medallion's data file: %w", io.Source, err))
+				return
+			}
+			io.Raw = raw
+			if !o.found {
+				io.Err = fmt.Errorf("no manifest record for this id and version %q, so its date_added is unknown", o.version)
+			}
+			if !yield(io, nil) {
+				return
+			}
+		}
+	}
 }
 
 // normalVersion makes equal instants written differently compare equal.
@@ -293,16 +441,6 @@ func normalVersion(v string) string {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	return v
-}
-
-func sliceObjects(objs []taxiicore.ImportedObject) iter.Seq2[taxiicore.ImportedObject, error] {
-	return func(yield func(taxiicore.ImportedObject, error) bool) {
-		for _, o := range objs {
-			if !yield(o, nil) {
-				return
-			}
-		}
-	}
 }
 
 // readMedallionUsers reads the users map ("users", or "auth"."users" in

@@ -25,13 +25,22 @@ type OpenTAXIIOptions struct {
 	// PublicDiscovery lets anonymous callers read /taxii2/, as OpenTAXII's
 	// public_discovery setting (which lives in its configuration file).
 	PublicDiscovery bool
+	// MaxContentLength is OpenTAXII's taxii2 max_content_length (from its
+	// configuration file; OpenTAXIIMaxContentLength when 0), which every
+	// API root gets.
+	MaxContentLength int64
 }
+
+// OpenTAXIIMaxContentLength is OpenTAXII's default taxii2
+// max_content_length (its defaults.yml): 200 MiB.
+const OpenTAXIIMaxContentLength = 209715200
 
 // ReadOpenTAXII reads OpenTAXII's TAXII 2.1 tables (opentaxii_api_root,
 // opentaxii_collection, opentaxii_stixobject, as its SQLAlchemy models in
 // opentaxii/persistence/sqldb/taxii2models.py define them) and its accounts
 // table from the Postgres database at url. API roots keep their paths:
-// OpenTAXII serves them at /<api root id>/, so that id becomes the name.
+// OpenTAXII serves them at /taxii2/<api root id>/, where every Taxiway root
+// answers too, so that id becomes the name.
 // Objects are read collection by collection while they are imported, in
 // OpenTAXII's own paging order (date_added, id).
 func ReadOpenTAXII(ctx context.Context, url string, opts OpenTAXIIOptions) (*Source, error) {
@@ -66,7 +75,10 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 		return nil, errors.New("this database has no OpenTAXII TAXII 2.1 tables (opentaxii_api_root, opentaxii_collection, opentaxii_stixobject)")
 	}
 	src := &Source{Name: "OpenTAXII"}
-	src.Notes = append(src.Notes, "API roots keep OpenTAXII's paths, /<api root id>/; "+
+	if opts.MaxContentLength == 0 {
+		opts.MaxContentLength = OpenTAXIIMaxContentLength
+	}
+	src.Notes = append(src.Notes, "API roots keep OpenTAXII's paths, /taxii2/<api root id>/, and answer at /<api root id>/ too, as every Taxiway root; "+
 		"the discovery title, description and contact live in OpenTAXII's configuration file: set them with `taxiway sync`")
 
 	rows, err := conn.Query(ctx, `SELECT id::text, "default", title, coalesce(description, ''), is_public
@@ -79,6 +91,7 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 	for rows.Next() {
 		var r taxiicore.APIRoot
 		var def bool
+		r.MaxContentLength = opts.MaxContentLength
 		if err := rows.Scan(&r.Name, &def, &r.Title, &r.Description, &r.Public); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("reading OpenTAXII's API roots: %w", err)
@@ -148,8 +161,8 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 	}
 
 	if haveJobs {
-		if err := readOpenTAXIIJobs(ctx, conn, src); err != nil {
-			return nil, err
+		src.ReadStatuses = func(ctx context.Context, progress func(int)) error {
+			return readOpenTAXIIJobs(ctx, conn, src, progress)
 		}
 	}
 
@@ -168,79 +181,102 @@ func readOpenTAXII(ctx context.Context, conn *pgx.Conn, opts OpenTAXIIOptions) (
 // A job names only its API root: its collection is the one collection of
 // that root holding the objects its details name; a job for which that is
 // not one collection, or that is still pending, is reported and left out.
-func readOpenTAXIIJobs(ctx context.Context, conn *pgx.Conn, src *Source) error {
-	rows, err := conn.Query(ctx, `SELECT j.id::text, coalesce(j.api_root_id::text, ''), coalesce(j.status::text, ''),
-		j.request_timestamp, coalesce(j.total_count, 0),
-		ARRAY(SELECT DISTINCT o.collection_id::text FROM opentaxii_job_detail d
-			JOIN opentaxii_stixobject o ON o.id = d.stix_id
-			JOIN opentaxii_collection c ON c.id = o.collection_id AND c.api_root_id = j.api_root_id
-			WHERE d.job_id = j.id)
-		FROM opentaxii_job j ORDER BY j.request_timestamp, j.id`)
+// Jobs, their details and the collections of the objects they name come in
+// one statement, one pass over each table (not one scan of the objects per
+// job), in job order.
+func readOpenTAXIIJobs(ctx context.Context, conn *pgx.Conn, src *Source, progress func(read int)) error {
+	rows, err := conn.Query(ctx, `WITH named AS (
+			SELECT DISTINCT o.id, o.collection_id, c.api_root_id FROM opentaxii_stixobject o
+			JOIN opentaxii_collection c ON c.id = o.collection_id
+			WHERE o.id IN (SELECT stix_id FROM opentaxii_job_detail))
+		SELECT j.id::text, coalesce(j.api_root_id::text, ''), coalesce(j.status::text, ''), j.request_timestamp, coalesce(j.total_count, 0),
+			d.id::text, coalesce(d.stix_id, ''), d.version, coalesce(d.message, ''), coalesce(d.status::text, ''), n.collection_id::text
+		FROM opentaxii_job j
+		LEFT JOIN opentaxii_job_detail d ON d.job_id = j.id
+		LEFT JOIN named n ON n.id = d.stix_id AND n.api_root_id = j.api_root_id
+		ORDER BY j.request_timestamp, j.id, d.stix_id, d.id`)
 	if err != nil {
 		return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
-	}
-	type job struct {
-		st   taxiicore.ImportedStatus
-		cols []string
-	}
-	jobs := map[string]*job{}
-	var order []string
-	skipped := 0
-	for rows.Next() {
-		var j job
-		var status string
-		var requested pgtype.Timestamp
-		if err := rows.Scan(&j.st.ID, &j.st.APIRoot, &status, &requested, &j.st.TotalCount, &j.cols); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
-		}
-		if status != "complete" || !requested.Valid || len(j.cols) != 1 {
-			skipped++
-			continue
-		}
-		j.st.CollectionID, j.st.RequestTimestamp = j.cols[0], requested.Time
-		jobs[j.st.ID] = &j
-		order = append(order, j.st.ID)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
-	}
-	if skipped > 0 {
-		src.Notes = append(src.Notes, fmt.Sprintf("%d OpenTAXII jobs not imported: pending, or their objects are not in exactly one collection", skipped))
-	}
-	rows, err = conn.Query(ctx, `SELECT job_id::text, coalesce(stix_id, ''), version, coalesce(message, ''), coalesce(status::text, '')
-		FROM opentaxii_job_detail ORDER BY job_id, stix_id`)
-	if err != nil {
-		return fmt.Errorf("reading OpenTAXII's job details: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var jobID, status string
-		var d taxiicore.ImportedStatusDetail
-		var version pgtype.Timestamp
-		if err := rows.Scan(&jobID, &d.ID, &version, &d.Message, &status); err != nil {
-			return fmt.Errorf("reading OpenTAXII's job details: %w", err)
+	var (
+		cur       *taxiicore.ImportedStatus
+		curOK     bool
+		cols      map[string]bool
+		seen      map[string]bool // detail ids, repeated once per collection of their object
+		read      int
+		skipped   int
+		jobID     string
+		root      string
+		status    string
+		requested pgtype.Timestamp
+		total     int
+		detailID  pgtype.Text
+		d         taxiicore.ImportedStatusDetail
+		version   pgtype.Timestamp
+		dStatus   string
+		col       pgtype.Text
+	)
+	flush := func() {
+		if cur == nil {
+			return
 		}
-		j := jobs[jobID]
-		if j == nil {
+		read++
+		if progress != nil && read%1000 == 0 {
+			progress(read)
+		}
+		if !curOK || len(cols) != 1 {
+			skipped++
+			return
+		}
+		for c := range cols {
+			cur.CollectionID = c
+		}
+		src.Statuses = append(src.Statuses, *cur)
+	}
+	for rows.Next() {
+		if err := rows.Scan(&jobID, &root, &status, &requested, &total, &detailID, &d.ID, &version, &d.Message, &dStatus, &col); err != nil {
+			return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
+		}
+		if cur == nil || cur.ID != jobID {
+			flush()
+			cur = &taxiicore.ImportedStatus{ID: jobID, APIRoot: root, TotalCount: total}
+			curOK = status == "complete" && requested.Valid
+			if requested.Valid {
+				cur.RequestTimestamp = requested.Time
+			}
+			cols, seen = map[string]bool{}, map[string]bool{}
+		}
+		if !detailID.Valid {
 			continue
 		}
+		if col.Valid {
+			cols[col.String] = true
+		}
+		if seen[detailID.String] {
+			continue
+		}
+		seen[detailID.String] = true
+		d.Version = ""
 		if version.Valid {
 			d.Version = version.Time.UTC().Format("2006-01-02T15:04:05.000000Z")
 		}
-		switch status {
+		switch dStatus {
 		case "success":
-			j.st.Successes = append(j.st.Successes, d)
+			cur.Successes = append(cur.Successes, d)
 		case "failure":
-			j.st.Failures = append(j.st.Failures, d)
+			cur.Failures = append(cur.Failures, d)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading OpenTAXII's job details: %w", err)
+		return fmt.Errorf("reading OpenTAXII's jobs: %w", err)
 	}
-	for _, id := range order {
-		src.Statuses = append(src.Statuses, jobs[id].st)
+	flush()
+	if progress != nil {
+		progress(read)
+	}
+	if skipped > 0 {
+		src.Notes = append(src.Notes, fmt.Sprintf("%d OpenTAXII jobs not imported: pending, or their objects are not in exactly one collection", skipped))
 	}
 	return nil
 }

@@ -96,14 +96,19 @@ func ClusterDefaults(root string) ClusterConfig {
 	}
 }
 
-// Cluster is a running clustered stack.
+// Cluster is a running clustered stack. Every service instance and both
+// Postgres nodes run under supervisors that restart them when they exit on
+// their own (supervise.go).
 type Cluster struct {
 	cfg      ClusterConfig
-	primary  *pgcluster.Cluster
-	standby  *pgcluster.Cluster
 	bouncers []*pgcluster.Bouncer // [primary, standby] when PgBouncer
-	mu       sync.Mutex           // guards services
-	services map[string]*service
+	mu       sync.Mutex           // guards what follows
+	primary  *pgcluster.Cluster   // replaced by a restart
+	standby  *pgcluster.Cluster
+	nodes    map[string]*supervisor // "primary", "standby"
+	services map[string]*supervisor
+	// failed receives why the stack cannot go on: a part in a crash loop.
+	failed chan error
 	// identityKey is shared by the gateways and the cores (a fresh random
 	// one per start), as in the single stack.
 	identityKey string
@@ -151,7 +156,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
 	}
-	c = &Cluster{cfg: cfg, services: map[string]*service{}, identityKey: rand.Text() + rand.Text()}
+	c = &Cluster{cfg: cfg, services: map[string]*supervisor{}, nodes: map[string]*supervisor{},
+		identityKey: rand.Text() + rand.Text(), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -186,11 +192,10 @@ func (c *Cluster) pgOptions(node string) pgcluster.Options {
 // earlier run can never come back as a second primary.
 func (c *Cluster) startDatabase(ctx context.Context) error {
 	fmt.Fprintf(c.cfg.Progress, "postgres: starting the primary in %s\n", c.pgDir("primary"))
-	p, err := pgcluster.Start(ctx, c.pgOptions("primary"))
+	p, err := c.startNode(ctx, "primary", nil)
 	if err != nil {
 		return err
 	}
-	c.primary = p
 	if rec, err := p.InRecovery(ctx); err != nil {
 		return err
 	} else if rec {
@@ -206,11 +211,14 @@ func (c *Cluster) startDatabase(ctx context.Context) error {
 		return fmt.Errorf("removing the old standby: %w", err)
 	}
 	fmt.Fprintf(c.cfg.Progress, "postgres: cloning the standby into %s (pg_basebackup -R)\n", c.pgDir("standby"))
-	s, err := pgcluster.StartStandby(ctx, p, StandbyName, c.pgOptions("standby"))
+	// Cloned once; a restart resumes on the clone (standby.signal).
+	clone := func(ctx context.Context) (*pgcluster.Cluster, error) {
+		return pgcluster.StartStandby(ctx, p, StandbyName, c.pgOptions("standby"))
+	}
+	s, err := c.startNode(ctx, "standby", clone)
 	if err != nil {
 		return err
 	}
-	c.standby = s
 	if err := p.WaitStreaming(ctx, StandbyName, ""); err != nil {
 		return err
 	}
@@ -239,6 +247,53 @@ func (c *Cluster) startDatabase(ctx context.Context) error {
 		fmt.Fprintln(c.cfg.Progress, "pgbouncer: in front of both nodes (transaction pooling)")
 	}
 	return nil
+}
+
+// startNode starts a Postgres node ("primary" or "standby") under a
+// supervisor: first with first (nil: start the data folder as it is), and
+// after an exit of its own on the same data folder, which Postgres
+// recovers.
+func (c *Cluster) startNode(ctx context.Context, node string, first func(context.Context) (*pgcluster.Cluster, error)) (*pgcluster.Cluster, error) {
+	opts := c.pgOptions(node)
+	sup, err := supervise(ctx, "postgres-"+node, opts.LogPath, c.cfg.Progress, c.failed, func(ctx context.Context) (child, error) {
+		start := first
+		first = nil
+		if start == nil {
+			start = func(ctx context.Context) (*pgcluster.Cluster, error) { return pgcluster.Start(ctx, opts) }
+		}
+		pg, err := start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if node == "primary" {
+			c.primary = pg
+		} else {
+			c.standby = pg
+		}
+		c.mu.Unlock()
+		return pg, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nodes[node] = sup
+	if node == "primary" {
+		return c.primary, nil
+	}
+	return c.standby, nil
+}
+
+// node is the running server of a Postgres node and its supervisor.
+func (c *Cluster) node(name string) (*pgcluster.Cluster, *supervisor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == "primary" {
+		return c.primary, c.nodes[name]
+	}
+	return c.standby, c.nodes[name]
 }
 
 // hosts are the socket folders the services connect to, primary first.
@@ -287,10 +342,16 @@ func (c *Cluster) OpsURL(service string, n int) string {
 }
 
 // PrimaryURL and StandbyURL reach each node directly as the superuser.
-func (c *Cluster) PrimaryURL(db string) string { return c.primary.URL(db) }
+func (c *Cluster) PrimaryURL(db string) string {
+	pg, _ := c.node("primary")
+	return pg.URL(db)
+}
 
 // StandbyURL reaches the standby (or the promoted standby) directly.
-func (c *Cluster) StandbyURL(db string) string { return c.standby.URL(db) }
+func (c *Cluster) StandbyURL(db string) string {
+	pg, _ := c.node("standby")
+	return pg.URL(db)
+}
 
 // command builds the process of an instance ("core-1", "front", ...).
 func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) error, error) {
@@ -369,103 +430,103 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 	return cmd, ready, nil
 }
 
-// StartInstance starts one instance and waits until it is ready.
+// StartInstance starts one instance, waits until it is ready, and keeps it
+// running until StopInstance or Stop.
 func (c *Cluster) StartInstance(ctx context.Context, instance string) error {
 	c.mu.Lock()
 	running := c.services[instance]
 	c.mu.Unlock()
-	if running != nil && !running.exited() {
+	if running != nil {
 		return fmt.Errorf("%s is already running", instance)
 	}
-	cmd, ready, err := c.command(instance)
+	if _, _, err := c.command(instance); err != nil {
+		return err
+	}
+	s, err := superviseCommand(ctx, instance, filepath.Join(c.cfg.DataDir, "logs", instance+".log"), c.cfg.Progress, c.failed,
+		func() (*exec.Cmd, func(context.Context) error, error) { return c.command(instance) })
 	if err != nil {
 		return err
 	}
-	s, err := launch(ctx, c.cfg.Progress, instance, cmd, ready, filepath.Join(c.cfg.DataDir, "logs", instance+".log"))
-	if s != nil {
-		c.mu.Lock()
-		c.services[instance] = s
-		c.mu.Unlock()
-	}
-	return err
-}
-
-// StopInstance stops one instance gracefully.
-func (c *Cluster) StopInstance(instance string) error {
 	c.mu.Lock()
-	s := c.services[instance]
+	c.services[instance] = s
 	c.mu.Unlock()
-	return s.stop(instance)
-}
-
-// KillInstance kills one instance with SIGKILL, as a crash would, and
-// waits until it is gone.
-func (c *Cluster) KillInstance(instance string) error {
-	c.mu.Lock()
-	s := c.services[instance]
-	c.mu.Unlock()
-	if s == nil || s.exited() {
-		return fmt.Errorf("%s is not running", instance)
-	}
-	if err := s.cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("killing %s: %w", instance, err)
-	}
-	<-s.done
 	return nil
 }
 
-// PIDs are the running instances' process ids, for sampling.
+// StopInstance stops one instance gracefully, without a restart following.
+func (c *Cluster) StopInstance(instance string) error {
+	c.mu.Lock()
+	s := c.services[instance]
+	delete(c.services, instance)
+	c.mu.Unlock()
+	return s.stop()
+}
+
+// PIDs are the running instances' process ids, for sampling and for
+// killing one as a crash would (its supervisor then starts it again).
 func (c *Cluster) PIDs() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]int{}
 	for name, s := range c.services {
-		if !s.exited() {
-			out[name] = s.cmd.Process.Pid
+		if pid, ok := s.running(); ok {
+			out[name] = pid
 		}
 	}
 	return out
 }
 
-// RestartPrimary stops the primary (fast shutdown: clients are cut off,
-// committed data stays) and starts it again on the same data.
-func (c *Cluster) RestartPrimary(ctx context.Context) error {
-	if err := c.primary.Stop(); err != nil {
-		return fmt.Errorf("stopping the primary: %w", err)
+// PID is the process id of a running instance (a service, or
+// "postgres-primary"/"postgres-standby"), 0 if it is not running.
+func (c *Cluster) PID(instance string) int {
+	s := c.supervisorOf(instance)
+	if s == nil {
+		return 0
 	}
-	p, err := pgcluster.Start(ctx, c.pgOptions("primary"))
-	if err != nil {
-		return fmt.Errorf("restarting the primary: %w", err)
+	if pid, ok := s.running(); ok {
+		return pid
 	}
-	c.primary = p
-	return nil
+	return 0
+}
+
+func (c *Cluster) supervisorOf(instance string) *supervisor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if node, ok := strings.CutPrefix(instance, "postgres-"); ok {
+		return c.nodes[node]
+	}
+	return c.services[instance]
+}
+
+// WaitRestarted waits until the supervisor of instance (a service or
+// "postgres-primary"/"postgres-standby") has a ready process other than
+// pid old, and returns its pid.
+func (c *Cluster) WaitRestarted(ctx context.Context, instance string, old int) (int, error) {
+	s := c.supervisorOf(instance)
+	if s == nil {
+		return 0, fmt.Errorf("%s is not running", instance)
+	}
+	return s.waitRestarted(ctx, old)
 }
 
 // FailOver stops the primary as a crash does (immediate shutdown: the
 // standby gets nothing more) and promotes the standby. The services find
 // the new primary through their multi-host connection strings. The old
-// primary stays down: bringing it back would need pg_rewind and a new
-// standby.signal, which is Patroni's job in production.
+// primary stays down (its supervisor is told so): bringing it back would
+// need pg_rewind and a new standby.signal, which is Patroni's job in
+// production.
 func (c *Cluster) FailOver(ctx context.Context) error {
-	if err := c.primary.StopImmediate(); err != nil {
+	_, sup := c.node("primary")
+	if err := sup.halt().(*pgcluster.Cluster).StopImmediate(); err != nil {
 		return fmt.Errorf("stopping the primary: %w", err)
 	}
-	if err := c.standby.Promote(ctx); err != nil {
-		return err
-	}
-	return nil
+	standby, _ := c.node("standby")
+	return standby.Promote(ctx)
 }
 
-// Done receives the name of the first instance that exits.
-func (c *Cluster) Done() <-chan string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan string, len(c.services))
-	for name, s := range c.services {
-		go func() { <-s.done; ch <- name }()
-	}
-	return ch
-}
+// Failed receives why the stack cannot go on: a part that kept exiting
+// however often its supervisor restarted it.
+func (c *Cluster) Failed() <-chan error { return c.failed }
 
 // Stop stops the front and the gateways first (no new requests), then the
 // services, then pgbouncer and Postgres (standby last: it would otherwise
@@ -493,10 +554,9 @@ func (c *Cluster) Stop() error {
 	for _, b := range c.bouncers {
 		errs = append(errs, b.Stop())
 	}
-	for _, pg := range []*pgcluster.Cluster{c.primary, c.standby} {
-		if pg != nil {
-			errs = append(errs, pg.Stop())
-		}
+	for _, node := range []string{"primary", "standby"} {
+		_, sup := c.node(node)
+		errs = append(errs, sup.stop())
 	}
 	return errors.Join(errs...)
 }

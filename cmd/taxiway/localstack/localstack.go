@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,11 +80,16 @@ func Defaults(root string) Config {
 	}
 }
 
-// Stack is a running local stack.
+// Stack is a running local stack. Each part runs under a supervisor that
+// restarts it when it exits on its own (supervise.go).
 type Stack struct {
 	cfg      Config
+	mu       sync.Mutex // guards cluster (replaced by a restart)
 	cluster  *pgcluster.Cluster
-	services map[string]*service
+	postgres *supervisor
+	services map[string]*supervisor
+	// failed receives why the stack cannot go on: a part in a crash loop.
+	failed chan error
 	// identityKey is shared by the gateways and the core (a fresh random
 	// one per start): the core refuses identity headers without the
 	// gateway's signature, so no other local process can claim a user.
@@ -92,7 +98,9 @@ type Stack struct {
 	extraGateways map[string][2]int
 }
 
-type service struct {
+// process is one run of a service's command.
+type process struct {
+	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -118,8 +126,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
 	}
 
-	st = &Stack{cfg: cfg, services: map[string]*service{}, extraGateways: map[string][2]int{},
-		identityKey: rand.Text() + rand.Text()}
+	st = &Stack{cfg: cfg, services: map[string]*supervisor{}, extraGateways: map[string][2]int{},
+		identityKey: rand.Text() + rand.Text(), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			_ = st.Stop()
@@ -144,27 +152,39 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 func (st *Stack) pgDir() string { return filepath.Join(st.cfg.DataDir, "postgres") }
 
 // DatabaseURL is the URL the services use.
-func (st *Stack) DatabaseURL() string { return st.cluster.URL(Database) }
+func (st *Stack) DatabaseURL() string { return st.pg().URL(Database) }
+
+func (st *Stack) pg() *pgcluster.Cluster {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.cluster
+}
 
 // GatewayURL is the stack's public address.
 func (st *Stack) GatewayURL() string { return "http://127.0.0.1:" + strconv.Itoa(st.cfg.GatewayPort) }
 
+// startPostgres starts the cluster under a supervisor: a server that
+// exits on its own is started again on the same data (crash recovery).
 func (st *Stack) startPostgres(ctx context.Context) error {
-	c, err := pgcluster.Start(ctx, pgcluster.Options{
-		DataDir: st.pgDir(),
-		LogPath: filepath.Join(st.cfg.DataDir, "logs", "postgres.log"),
+	logPath := filepath.Join(st.cfg.DataDir, "logs", "postgres.log")
+	s, err := supervise(ctx, "postgres", logPath, st.cfg.Progress, st.failed, func(ctx context.Context) (child, error) {
+		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: st.pgDir(), LogPath: logPath})
+		if err != nil {
+			return nil, err
+		}
+		st.mu.Lock()
+		st.cluster = c
+		st.mu.Unlock()
+		return c, nil
 	})
-	if err != nil {
-		return err
-	}
-	st.cluster = c
-	return nil
+	st.postgres = s
+	return err
 }
 
 // prepareDatabase creates the database, migrates both parts and applies the
 // seed file.
 func (st *Stack) prepareDatabase(ctx context.Context) error {
-	return prepareDatabase(ctx, st.cluster, st.cfg.SeedFile, st.cfg.Progress)
+	return prepareDatabase(ctx, st.pg(), st.cfg.SeedFile, st.cfg.Progress)
 }
 
 // prepareDatabase creates the stack's database on pg, migrates both parts
@@ -199,7 +219,7 @@ func prepareDatabase(ctx context.Context, pg *pgcluster.Cluster, seedFile string
 
 // StopPostgres stops the cluster, as an operator's restart or an outage
 // would; StartPostgres brings it back on the same data.
-func (st *Stack) StopPostgres() error { return st.cluster.Stop() }
+func (st *Stack) StopPostgres() error { return st.postgres.stop() }
 
 // StartPostgres starts the cluster again after StopPostgres.
 func (st *Stack) StartPostgres(ctx context.Context) error { return st.startPostgres(ctx) }
@@ -279,26 +299,50 @@ func (st *Stack) GatewayURLOf(name string) string {
 	return "http://127.0.0.1:" + strconv.Itoa(st.extraGateways[name][0])
 }
 
-// StartService starts one service and waits until it is ready.
+// StartService starts one service, waits until it is ready, and keeps it
+// running until StopService or Stop.
 func (st *Stack) StartService(ctx context.Context, name string) error {
-	if s := st.services[name]; s != nil && !s.exited() {
+	st.mu.Lock()
+	running := st.services[name]
+	st.mu.Unlock()
+	if running != nil {
 		return fmt.Errorf("%s is already running", name)
 	}
-	cmd, ready := st.command(name)
-	if cmd == nil {
+	if cmd, _ := st.command(name); cmd == nil {
 		return fmt.Errorf("unknown service %q", name)
 	}
-	s, err := launch(ctx, st.cfg.Progress, name, cmd, ready, filepath.Join(st.cfg.DataDir, "logs", name+".log"))
-	if s != nil {
-		st.services[name] = s
+	s, err := superviseCommand(ctx, name, filepath.Join(st.cfg.DataDir, "logs", name+".log"), st.cfg.Progress, st.failed,
+		func() (*exec.Cmd, func(context.Context) error, error) {
+			cmd, ready := st.command(name)
+			return cmd, ready, nil
+		})
+	if err != nil {
+		return err
 	}
-	return err
+	st.mu.Lock()
+	st.services[name] = s
+	st.mu.Unlock()
+	return nil
+}
+
+// PID is the process id of a running service, 0 if it is not running.
+func (st *Stack) PID(name string) int {
+	st.mu.Lock()
+	s := st.services[name]
+	st.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	if pid, ok := s.running(); ok {
+		return pid
+	}
+	return 0
 }
 
 // launch starts cmd with its output appended to logPath and waits until
-// ready succeeds. The service is returned whenever the process started,
-// ready or not, so that the caller can stop it.
-func launch(ctx context.Context, progress io.Writer, name string, cmd *exec.Cmd, ready func(context.Context) error, logPath string) (*service, error) {
+// ready succeeds. The process is returned whenever it started, ready or
+// not, so that the caller can stop it.
+func launch(ctx context.Context, progress io.Writer, name string, cmd *exec.Cmd, ready func(context.Context) error, logPath string) (child, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", logPath, err)
@@ -308,7 +352,7 @@ func launch(ctx context.Context, progress io.Writer, name string, cmd *exec.Cmd,
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s := &service{cmd: cmd, done: make(chan struct{})}
+	s := &process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		s.err = cmd.Wait()
 		logFile.Close()
@@ -333,15 +377,27 @@ func launch(ctx context.Context, progress io.Writer, name string, cmd *exec.Cmd,
 	}
 }
 
-// StopService stops one service gracefully (SIGTERM, then SIGKILL after 20s).
+// StopService stops one service gracefully (SIGTERM, then SIGKILL after
+// 20s), without a restart following.
 func (st *Stack) StopService(name string) error {
-	return st.services[name].stop(name)
+	st.mu.Lock()
+	s := st.services[name]
+	delete(st.services, name)
+	st.mu.Unlock()
+	return s.stop()
 }
 
-// stop stops the service gracefully (SIGTERM, then SIGKILL after 20s); a
-// nil or exited service is already stopped.
-func (s *service) stop(name string) error {
-	if s == nil || s.exited() {
+// Exited is closed once the process has exited.
+func (s *process) Exited() <-chan struct{} { return s.done }
+
+// Pid is the process id.
+func (s *process) Pid() int { return s.cmd.Process.Pid }
+
+// Stop stops the process gracefully (SIGTERM, then SIGKILL after 20s); an
+// exited process is already stopped.
+func (s *process) Stop() error {
+	name := s.name
+	if s.exited() {
 		return nil
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -359,16 +415,11 @@ func (s *service) stop(name string) error {
 	return nil
 }
 
-// Done is closed when any service exits.
-func (st *Stack) Done() <-chan string {
-	ch := make(chan string, len(st.services))
-	for name, s := range st.services {
-		go func() { <-s.done; ch <- name }()
-	}
-	return ch
-}
+// Failed receives why the stack cannot go on: a part that kept exiting
+// however often its supervisor restarted it.
+func (st *Stack) Failed() <-chan error { return st.failed }
 
-func (s *service) exited() bool {
+func (s *process) exited() bool {
 	select {
 	case <-s.done:
 		return true
@@ -387,9 +438,7 @@ func (st *Stack) Stop() error {
 	for _, name := range append(names, Gateway, Core, TokenService) {
 		errs = append(errs, st.StopService(name))
 	}
-	if st.cluster != nil {
-		errs = append(errs, st.cluster.Stop())
-	}
+	errs = append(errs, st.postgres.stop())
 	return errors.Join(errs...)
 }
 
