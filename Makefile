@@ -41,11 +41,12 @@ test-pgbouncer: tools
 	TAXIWAY_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 10m ./taxiicore ./tokenservice ./internal/...
 
 ## test-faults: kill -9 a core, a token service and a gateway, restart the Postgres primary and
-## fail over to the standby, under load through the clustered stack; and the clustered stack
-## through pgbouncer (about 100 s; part of `make test`)
+## fail over to the standby, under load through the clustered stack; the clustered stack
+## through pgbouncer; client addresses and the admin API in the clustered stack
+## (about 3 min; part of `make test`)
 test-faults: tools build
 	TAXIWAY_TEST_TAXIWAY_BIN=$(CURDIR)/$(BIN)/taxiway TAXIWAY_TEST_GATEWAY_BIN=$(CURDIR)/$(BIN)/gateway \
-		$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer" -v ./e2e/cluster
+		$(GO) test -tags cluster -count=1 -timeout 10m -run "TestFaults|TestClusterThroughPgBouncer|TestClusterTrust" -v ./e2e/cluster
 
 ## soak: a mixed workload through the clustered stack for SOAK (default 10m), sampling every
 ## process every 10 s and reporting slopes (not part of `make test`)

@@ -42,6 +42,6 @@ func loadIdentityKeys(value, file string) (*identitySigner, error) {
 // sign sets the signature header for the identity headers just set.
 func (s *identitySigner) sign(r *http.Request, user, groups string, now time.Time) {
 	r.Header.Set(identitysig.Header, identitysig.Sign(s.key, now, identitysig.Request{
-		Method: r.Method, Path: r.URL.EscapedPath(), User: user, Groups: groups,
+		Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, User: user, Groups: groups,
 	}))
 }

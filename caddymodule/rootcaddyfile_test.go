@@ -26,18 +26,20 @@ func TestRootCaddyfile(t *testing.T) {
 		want want
 		tls  bool
 	}{
-		{"local defaults", nil, want{"127.0.0.1:9000", "localhost:2019", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
+		{"local defaults", nil, want{"127.0.0.1:9000", "", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
 		{"compose", map[string]string{
 			"TAXIWAY_GATEWAY_SITE": "https://localhost:9000", "TAXIWAY_GATEWAY_BIND": "0.0.0.0",
 			"TAXIWAY_GATEWAY_TLS": "internal", "TAXIWAY_GATEWAY_ADMIN": "off",
 			"TAXIWAY_TOKEN_UPSTREAM": "tokenservice:9020", "TAXIWAY_CORE_UPSTREAM": "taxiicore:9010",
 		}, want{"0.0.0.0:9000", "", "tokenservice:9020", "taxiicore:9010"}, true},
 		{"empty bind listens everywhere", map[string]string{"TAXIWAY_GATEWAY_BIND": ""},
-			want{":9000", "localhost:2019", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
+			want{":9000", "", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
+		{"admin on a private socket", map[string]string{"TAXIWAY_GATEWAY_ADMIN": "unix//run/taxiway/admin.sock|0600"},
+			want{"127.0.0.1:9000", "unix//run/taxiway/admin.sock|0600", "127.0.0.1:9020", "127.0.0.1:9010"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"TAXIWAY_GATEWAY_SITE", "TAXIWAY_GATEWAY_BIND", "TAXIWAY_GATEWAY_TLS",
+			for _, k := range []string{"TAXIWAY_GATEWAY_SITE", "TAXIWAY_GATEWAY_BIND", "TAXIWAY_GATEWAY_TLS", "TAXIWAY_GATEWAY_OPS_BIND", "TAXIWAY_GATEWAY_OPS_PORT",
 				"TAXIWAY_GATEWAY_ADMIN", "TAXIWAY_TOKEN_UPSTREAM", "TAXIWAY_CORE_UPSTREAM", "TAXIWAY_TOKEN_ALG",
 				"TAXIWAY_TOKEN_ISSUER", "TAXIWAY_TOKEN_AUDIENCE", "TAXIWAY_USER_HEADER", "TAXIWAY_GROUPS_HEADER"} {
 				t.Setenv(k, tc.env[k])
@@ -72,8 +74,20 @@ func TestRootCaddyfile(t *testing.T) {
 			if doc.Apps.HTTP.Metrics == nil {
 				t.Error("metrics are off")
 			}
-			if len(doc.Apps.HTTP.Servers) != 1 {
+			// The site, and the ops listener on loopback whatever the
+			// site's bind: metrics, and nothing that changes the config.
+			if len(doc.Apps.HTTP.Servers) != 2 {
 				t.Fatalf("servers: %d", len(doc.Apps.HTTP.Servers))
+			}
+			opsFound := false
+			for _, srv := range doc.Apps.HTTP.Servers {
+				if o := string(srv); strings.Contains(o, `"listen":["127.0.0.1:2019"]`) {
+					opsFound = strings.Contains(o, `{"path":["/metrics"]}],"handle":[{"handler":"subroute","routes":[{"handle":[{"handler":"metrics"}]}]}]`) &&
+						strings.Count(o, `"handler":`) == 4 // two subroutes, metrics, a 404
+				}
+			}
+			if !opsFound {
+				t.Errorf("no ops listener serving only /metrics on 127.0.0.1:2019: %s", js)
 			}
 			if !strings.Contains(js, `"listen":["`+tc.want.listen+`"]`) {
 				t.Errorf("listen address is not %s: %s", tc.want.listen, js)

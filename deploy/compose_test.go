@@ -294,6 +294,9 @@ func TestHealthchecks(t *testing.T) {
 			continue
 		}
 		listen := env(s, listenVar)
+		if bindVar, portVar, ok := strings.Cut(listenVar, ":"); ok {
+			listen = net.JoinHostPort(env(s, bindVar), env(s, portVar))
+		}
 		host, port, err := net.SplitHostPort(listen)
 		if err != nil {
 			t.Errorf("%s: %s=%q is not host:port: %v", svc, listenVar, listen, err)
@@ -1057,5 +1060,15 @@ func TestGoVersion(t *testing.T) {
 		if !found {
 			t.Errorf("%s has no ARG BUILD_IMAGE", df)
 		}
+	}
+}
+
+// TestGatewayAdminAPIPrivate: the compose gateway's Caddy admin API is off
+// or a Unix socket only its user may open, never TCP: whatever reaches it
+// can load a config that reads TAXIWAY_IDENTITY_KEY.
+func TestGatewayAdminAPIPrivate(t *testing.T) {
+	admin := env(service(t, project(t), "gateway"), "TAXIWAY_GATEWAY_ADMIN")
+	if admin != "off" && !(strings.HasPrefix(admin, "unix/") && strings.HasSuffix(admin, "|0600")) {
+		t.Errorf("TAXIWAY_GATEWAY_ADMIN=%q, want off or unix/PATH|0600", admin)
 	}
 }

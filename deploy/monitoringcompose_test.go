@@ -94,12 +94,12 @@ func TestMonitoringProfile(t *testing.T) {
 	// Every part is scraped, under the job name the rules use, on the port
 	// it listens on, over a network only it and Prometheus are on.
 	gw := service(t, p, "gateway")
-	if env(gw, "TAXIWAY_GATEWAY_METRICS") != "on" {
-		t.Errorf("gateway: TAXIWAY_GATEWAY_METRICS=%q, want on (its metrics listener)", env(gw, "TAXIWAY_GATEWAY_METRICS"))
+	if bind := env(gw, "TAXIWAY_GATEWAY_OPS_BIND"); bind == "" || bind == "127.0.0.1" || bind == "localhost" {
+		t.Errorf("gateway: TAXIWAY_GATEWAY_OPS_BIND=%q: Prometheus cannot reach its ops listener", bind)
 	}
-	gwPort := env(gw, "TAXIWAY_GATEWAY_METRICS_PORT")
+	gwPort := env(gw, "TAXIWAY_GATEWAY_OPS_PORT")
 	if gwPort == "" {
-		gwPort = "9030" // the Caddyfile's default
+		gwPort = "2019" // the Caddyfile's default
 	}
 	port := func(svc, listenVar string) string {
 		_, port, err := net.SplitHostPort(env(service(t, p, svc), listenVar))

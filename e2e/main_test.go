@@ -26,10 +26,11 @@ const (
 // The stack is shared by every test of this binary: starting it costs
 // seconds. taxiwayBin is the binary the stack runs, for admin commands.
 var (
-	stack       *localstack.Stack
-	taxiwayBin  string
-	corePort    int
-	metricsPort int // the gateway's metrics listener (TAXIWAY_GATEWAY_METRICS)
+	stack      *localstack.Stack
+	taxiwayBin string
+	corePort   int
+	// gatewayOpsPort serves the gateway's metrics on loopback.
+	gatewayOpsPort int
 )
 
 func TestMain(m *testing.M) {
@@ -65,22 +66,19 @@ func run(m *testing.M) (int, error) {
 	if cfg.GatewayBin, err = testbin.Gateway(root, tmp); err != nil {
 		return 1, err
 	}
-	ports, err := localstack.FreePorts(7)
+	ports, err := localstack.FreePorts(6)
 	if err != nil {
 		return 1, err
 	}
-	cfg.GatewayPort, cfg.GatewayAdminPort = ports[0], ports[1]
+	cfg.GatewayPort, cfg.GatewayOpsPort = ports[0], ports[1]
 	cfg.CorePort, cfg.CoreOpsPort = ports[2], ports[3]
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	cfg.TokenTTL = tokenTTL
 	// Public collections: requests without credentials pass the gateway as
 	// anonymous; the core still answers 401 wherever nothing is public.
 	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_ANONYMOUS=on", "TAXIWAY_GATEWAY_LEEWAY="+gatewayLeeway.String())
-	// The metrics listener a Prometheus on another host scrapes (compose).
-	metricsPort = ports[6]
-	cfg.Env = append(cfg.Env, "TAXIWAY_GATEWAY_METRICS=on", fmt.Sprint("TAXIWAY_GATEWAY_METRICS_PORT=", metricsPort))
 	taxiwayBin = cfg.TaxiwayBin
-	corePort = cfg.CorePort
+	corePort, gatewayOpsPort = cfg.CorePort, cfg.GatewayOpsPort
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}

@@ -23,6 +23,7 @@ func (s *Server) identityProven(r *http.Request, user string) bool {
 	err := identitysig.Verify(s.cfg.identityKeys, sigs[0], time.Now(), identitysig.Request{
 		Method: r.Method,
 		Path:   r.URL.EscapedPath(),
+		Query:  r.URL.RawQuery,
 		User:   user,
 		Groups: strings.Join(r.Header.Values(s.cfg.GroupsHeader), ","),
 	})

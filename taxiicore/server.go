@@ -172,6 +172,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("request", "request_id", reqID, "method", r.Method, "route", template,
 			"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "user", user)
 	}()
+	if headersTooLarge(rec, r) {
+		return
+	}
 	if pathErr != nil {
 		taxiierror.Write(rec, http.StatusBadRequest, "", pathErr.Error())
 		return

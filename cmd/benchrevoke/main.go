@@ -64,7 +64,7 @@ func run(ctx context.Context, trials int, bin string) error {
 	if err != nil {
 		return err
 	}
-	cfg.GatewayPort, cfg.GatewayAdminPort = ports[0], ports[1]
+	cfg.GatewayPort, cfg.GatewayOpsPort = ports[0], ports[1]
 	cfg.CorePort, cfg.CoreOpsPort = ports[2], ports[3]
 	cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5]
 	st, err := localstack.Start(ctx, cfg)

@@ -42,7 +42,7 @@ func runLocalCluster(ctx context.Context, fs *flag.FlagSet, cfg localstack.Confi
 	cc.TaxiwayBin, cc.GatewayBin, cc.SeedFile = cfg.TaxiwayBin, cfg.GatewayBin, cfg.SeedFile
 	cc.Replicas = replicas
 	cc.FrontPort = cfg.GatewayPort
-	cc.GatewayPort, cc.GatewayAdminPort, cc.TokenLBPort = cfg.GatewayPort, cfg.GatewayAdminPort, *fl.tokenLBPort
+	cc.GatewayPort, cc.GatewayOpsPort, cc.TokenLBPort = cfg.GatewayPort, cfg.GatewayOpsPort, *fl.tokenLBPort
 	cc.CorePort, cc.CoreOpsPort = cfg.CorePort, cfg.CoreOpsPort
 	cc.TokenPort, cc.TokenOpsPort = cfg.TokenPort, cfg.TokenOpsPort
 	cc.SynchronousReplication, cc.ReadFromStandby, cc.PgBouncer = *fl.sync, *fl.readStandby, *fl.pgbouncer
@@ -55,7 +55,7 @@ func runLocalCluster(ctx context.Context, fs *flag.FlagSet, cfg localstack.Confi
 	fmt.Printf(`
 Taxiway is running with %[2]d replicas of each service:
   front          %[1]s   (TAXII 2.1 at /taxii2/, tokens at /management/auth)
-  gateways       %[3]s ... (admin and /metrics on port %[4]d of each)
+  gateways       %[3]s ... (/metrics on port %[4]d of each)
   cores          %[5]s ... (/metrics, /readyz on port %[6]d of each)
   token services %[7]s ... (/metrics, /readyz on port %[8]d of each)
   postgres       %[9]s
@@ -63,7 +63,7 @@ Taxiway is running with %[2]d replicas of each service:
 Try:
   curl -u test:test -H 'Accept: application/taxii+json;version=2.1' %[1]s/taxii2/
 Ctrl-C stops everything; logs are in %[11]s.
-`, c.FrontURL(), replicas, c.GatewayURL(1), cc.GatewayAdminPort,
+`, c.FrontURL(), replicas, c.GatewayURL(1), cc.GatewayOpsPort,
 		localstack.Host(localstack.Core, 1), cc.CoreOpsPort, localstack.Host(localstack.TokenService, 1), cc.TokenOpsPort,
 		c.DatabaseURL(), c.ReadDatabaseURL(), filepath.Join(cc.DataDir, "logs"))
 

@@ -102,7 +102,7 @@ func runCore(ctx context.Context, args []string) error {
 			logger.Warn("no identity key: identity headers are believed from any trusted proxy without a gateway signature; " +
 				"set TAXIWAY_IDENTITY_KEY (shared with the gateway) to require one")
 		}
-	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
+	}, endpoint{*listen, srv.Handler(), taxiicore.ServerMaxHeaderBytes}, endpoint{*opsListen, srv.OpsHandler(), 0})
 }
 
 // subcommand splits "add|list|remove" off args.

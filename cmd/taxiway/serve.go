@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,9 @@ const shutdownGrace = 20 * time.Second
 type endpoint struct {
 	addr    string
 	handler http.Handler
+	// maxHeaderBytes is the server's limit on a request's line and
+	// headers; 0 means 64 KiB.
+	maxHeaderBytes int
 }
 
 // serve listens on every endpoint first (so a taken port fails the start,
@@ -47,7 +51,7 @@ func serve(ctx context.Context, logger *slog.Logger, ready func(addrs []string),
 			ReadTimeout:    2 * time.Minute,
 			WriteTimeout:   2 * time.Minute,
 			IdleTimeout:    2 * time.Minute,
-			MaxHeaderBytes: 64 << 10,
+			MaxHeaderBytes: cmp.Or(ep.maxHeaderBytes, 64<<10),
 			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
 		addrs[i] = listeners[i].Addr().String()

@@ -26,7 +26,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, logger, func(addrs []string) { addrc <- addrs[0] },
-			endpoint{"127.0.0.1:0", slow}, endpoint{"127.0.0.1:0", http.NotFoundHandler()})
+			endpoint{"127.0.0.1:0", slow, 0}, endpoint{"127.0.0.1:0", http.NotFoundHandler(), 0})
 	}()
 	addr := <-addrc
 
@@ -68,7 +68,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 	defer taken.Close()
 	err = serve(context.Background(), logger, func([]string) { t.Error("ready called despite a taken port") },
-		endpoint{"127.0.0.1:0", slow}, endpoint{taken.Addr().String(), slow})
+		endpoint{"127.0.0.1:0", slow, 0}, endpoint{taken.Addr().String(), slow, 0})
 	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
 		t.Fatalf("taken port: err = %v, want it named", err)
 	}

@@ -98,7 +98,7 @@ func runLocal(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Caddyfile, "caddyfile", cfg.Caddyfile, "the gateway's Caddyfile")
 	fs.StringVar(&cfg.SeedFile, "seed", cfg.SeedFile, "sync YAML applied at every start (empty: none)")
 	fs.IntVar(&cfg.GatewayPort, "port", cfg.GatewayPort, "the gateway's port on 127.0.0.1")
-	fs.IntVar(&cfg.GatewayAdminPort, "gateway-admin-port", cfg.GatewayAdminPort, "Caddy's admin endpoint (serves the gateway's /metrics)")
+	fs.IntVar(&cfg.GatewayOpsPort, "gateway-ops-port", cfg.GatewayOpsPort, "the gateway's /metrics (Caddy's admin API is on a Unix socket in the data folder)")
 	fs.IntVar(&cfg.CorePort, "core-port", cfg.CorePort, "the core's port")
 	fs.IntVar(&cfg.CoreOpsPort, "core-ops-port", cfg.CoreOpsPort, "the core's /metrics, /healthz and /readyz")
 	fs.IntVar(&cfg.TokenPort, "token-port", cfg.TokenPort, "the token service's port")
@@ -127,6 +127,7 @@ func runLocal(ctx context.Context, args []string) error {
 	fmt.Printf(`
 Taxiway is running:
   gateway        %[1]s   (TAXII 2.1 at /taxii2/, tokens at /management/auth)
+                 metrics http://127.0.0.1:%[8]d/metrics, admin API on %[9]s (mode 0600)
   core           http://127.0.0.1:%[2]d   metrics http://127.0.0.1:%[3]d/metrics
   token service  http://127.0.0.1:%[4]d   metrics http://127.0.0.1:%[5]d/metrics
   postgres       %[6]s
@@ -134,7 +135,8 @@ Try:
   curl -d 'username=test&password=test' %[1]s/management/auth
   curl -u test:test -H 'Accept: application/taxii+json;version=2.1' %[1]s/taxii2/
 Ctrl-C stops everything; data stays in %[7]s.
-`, u, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort, st.DatabaseURL(), cfg.DataDir)
+`, u, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort, st.DatabaseURL(), cfg.DataDir,
+		cfg.GatewayOpsPort, st.AdminSocket(localstack.Gateway))
 
 	return runUntilStopped(ctx, st)
 }

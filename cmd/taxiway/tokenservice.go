@@ -101,7 +101,7 @@ func runTokenService(ctx context.Context, args []string) error {
 		logger.Info("token service listening", "listen", addrs[0], "ops_listen", addrs[1],
 			"alg", cfg.Algorithm, "ttl_seconds", secs, "trusted_proxies", cfg.TrustedProxies.String(),
 			"argon2", cfg.PasswordHash.String(), "key_encryption", cfg.KeyEncryptionKey != nil)
-	}, endpoint{*listen, srv.Handler()}, endpoint{*opsListen, srv.OpsHandler()})
+	}, endpoint{*listen, srv.Handler(), 0}, endpoint{*opsListen, srv.OpsHandler(), 0})
 }
 
 func kekFlag(fs *flag.FlagSet) *string {

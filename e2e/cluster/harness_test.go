@@ -74,7 +74,7 @@ func startCluster(t *testing.T, mutate func(*localstack.ClusterConfig)) *localst
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.FrontPort, cfg.GatewayPort, cfg.GatewayAdminPort, cfg.TokenLBPort = ports[0], ports[1], ports[2], ports[3]
+		cfg.FrontPort, cfg.GatewayPort, cfg.GatewayOpsPort, cfg.TokenLBPort = ports[0], ports[1], ports[2], ports[3]
 		cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort = ports[4], ports[5], ports[6], ports[7]
 		c, err = localstack.StartCluster(context.Background(), cfg)
 		if err == nil {

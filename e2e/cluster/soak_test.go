@@ -247,7 +247,7 @@ func procRSS(pid int) (float64, error) {
 }
 
 // goroutines reads go_goroutines from an instance's metrics (the front has
-// no admin endpoint, so none).
+// no ops listener, so none).
 func goroutines(c *localstack.Cluster, instance string) (float64, error) {
 	svc, nStr, ok := strings.Cut(instance, "-")
 	n, err := strconv.Atoi(nStr)
@@ -257,10 +257,6 @@ func goroutines(c *localstack.Cluster, instance string) (float64, error) {
 	req, err := http.NewRequest("GET", c.OpsURL(svc, n)+"/metrics", nil)
 	if err != nil {
 		return 0, err
-	}
-	if svc == localstack.Gateway {
-		// Caddy's admin endpoint answers only to the Host names it trusts.
-		req.Host = "localhost:" + req.URL.Port()
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

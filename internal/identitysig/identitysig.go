@@ -4,15 +4,21 @@
 //
 // The header value is
 //
-//	v1;t=<unix seconds>;s=<base64url HMAC-SHA256>
+//	v2;t=<unix seconds>;s=<base64url HMAC-SHA256>
 //
 // where the MAC, under a secret shared by gateway and core, covers a fixed
-// label and then, each prefixed with its length as 4 bytes big-endian: "v1",
+// label and then, each prefixed with its length as 4 bytes big-endian: "v2",
 // the timestamp in decimal, the request method, the escaped request path
-// (url.URL.EscapedPath), the user header's value and the groups header's
-// value ("" when absent). A backend accepts it when the MAC matches under
-// one of its keys and the timestamp is within MaxSkew of its own clock. A
-// foreign backend that does not check it can simply ignore the header.
+// (url.URL.EscapedPath), the raw query string (url.URL.RawQuery, as the
+// client sent it), the user header's value and the groups header's value
+// ("" when absent). A backend accepts it when the MAC matches under one of
+// its keys and the timestamp is within MaxSkew of its own clock. A foreign
+// backend that does not check it can simply ignore the header.
+//
+// Version 1 did not cover the query, so a signature overheard for
+// DELETE …/objects/ID/?match[version]=X also deleted every version of ID
+// when replayed without the query. It is refused: gateway and core come
+// from one release and are upgraded together.
 package identitysig
 
 import (
@@ -36,11 +42,11 @@ const MinKeyLen = 32
 
 // MaxSkew is how far the timestamp may be from the verifier's clock, either
 // way: a signature overheard on the private network is worth at most this
-// long, for the same method, path and identity.
+// long, for the same method, path, query and identity.
 const MaxSkew = 60 * time.Second
 
 const (
-	version = "v1"
+	version = "v2"
 	label   = "taxiway identity signature\x00"
 )
 
@@ -61,15 +67,16 @@ func ParseKeys(s string) ([][]byte, error) {
 	return keys, nil
 }
 
-// Request is what a signature covers.
+// Request is what a signature covers. Query is the raw query string,
+// without its "?".
 type Request struct {
-	Method, Path, User, Groups string
+	Method, Path, Query, User, Groups string
 }
 
 func mac(key []byte, ts string, r Request) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(label))
-	for _, f := range []string{version, ts, r.Method, r.Path, r.User, r.Groups} {
+	for _, f := range []string{version, ts, r.Method, r.Path, r.Query, r.User, r.Groups} {
 		writeField(m, f)
 	}
 	return m.Sum(nil)

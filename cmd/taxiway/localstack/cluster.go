@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/taxiway/taxiway/internal/pgcluster"
 )
@@ -37,6 +36,9 @@ const (
 	partGateway = 1
 	partCore    = 2
 	partToken   = 3
+	// partFront is where the front connects to the gateways from: the
+	// one address whose X-Forwarded-For the gateways believe.
+	partFront = 4
 )
 
 // StandbyName is the standby's application_name on the primary: what
@@ -58,10 +60,12 @@ type ClusterConfig struct {
 	// FrontPort is the clients' port on 127.0.0.1.
 	FrontPort int
 	// Ports every replica uses on its own loopback address. TokenLBPort is
-	// the gateway's internal listener for taxii_auth's token-service calls.
-	GatewayPort, GatewayAdminPort, TokenLBPort int
-	CorePort, CoreOpsPort                      int
-	TokenPort, TokenOpsPort                    int
+	// the gateway's internal listener for taxii_auth's token-service calls;
+	// GatewayOpsPort its metrics (Caddy's admin API is on a Unix socket,
+	// see AdminSocket).
+	GatewayPort, GatewayOpsPort, TokenLBPort int
+	CorePort, CoreOpsPort                    int
+	TokenPort, TokenOpsPort                  int
 	// SynchronousReplication makes every commit wait for the standby's
 	// flush (synchronous_standby_names), so a failover loses nothing.
 	SynchronousReplication bool
@@ -88,7 +92,7 @@ func ClusterDefaults(root string) ClusterConfig {
 		SeedFile:         filepath.Join(root, "deploy", "demo.yaml"),
 		Replicas:         2,
 		FrontPort:        9000,
-		GatewayPort:      9000, GatewayAdminPort: 2019, TokenLBPort: 9029,
+		GatewayPort:      9000, GatewayOpsPort: 2019, TokenLBPort: 9029,
 		CorePort: 9010, CoreOpsPort: 9011,
 		TokenPort: 9020, TokenOpsPort: 9021,
 		SynchronousReplication: true,
@@ -128,6 +132,8 @@ func partOf(service string) int {
 		return partCore
 	case TokenService:
 		return partToken
+	case Front:
+		return partFront
 	}
 	return 0
 }
@@ -155,6 +161,9 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	c = &Cluster{cfg: cfg, services: map[string]*supervisor{}, nodes: map[string]*supervisor{},
 		identityKey: rand.Text() + rand.Text(), failed: make(chan error, 1)}
@@ -334,11 +343,16 @@ func (c *Cluster) GatewayURL(n int) string {
 	return "http://" + net.JoinHostPort(Host(Gateway, n), strconv.Itoa(c.cfg.GatewayPort))
 }
 
-// OpsURL is the ops (metrics, health) base URL of a core or token service
-// replica, or the admin endpoint of a gateway.
+// OpsURL is the ops (metrics, health) base URL of a replica.
 func (c *Cluster) OpsURL(service string, n int) string {
-	port := map[string]int{Core: c.cfg.CoreOpsPort, TokenService: c.cfg.TokenOpsPort, Gateway: c.cfg.GatewayAdminPort}[service]
+	port := map[string]int{Core: c.cfg.CoreOpsPort, TokenService: c.cfg.TokenOpsPort, Gateway: c.cfg.GatewayOpsPort}[service]
 	return "http://" + net.JoinHostPort(Host(service, n), strconv.Itoa(port))
+}
+
+// AdminSocket is the Caddy admin API's Unix socket of a gateway instance
+// ("gateway-1") or of the front (which has none: its admin API is off).
+func (c *Cluster) AdminSocket(instance string) string {
+	return adminSocket(filepath.Join(c.cfg.DataDir, "caddy", instance))
 }
 
 // PrimaryURL and StandbyURL reach each node directly as the superuser.
@@ -388,13 +402,17 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 			"TAXIWAY_FRONT_SITE=:"+strconv.Itoa(cfg.FrontPort),
 			"TAXIWAY_FRONT_BIND=127.0.0.1",
 			"TAXIWAY_GATEWAY_UPSTREAMS="+pool(Gateway, cfg.GatewayPort),
-			"TAXIWAY_GATEWAY_ADMIN_PORT="+strconv.Itoa(cfg.GatewayAdminPort))
-		ready = httpReady(c.FrontURL()+"/taxii2/", http.StatusUnauthorized)
+			"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(cfg.GatewayOpsPort),
+			"TAXIWAY_FRONT_SOURCE="+Host(Front, 1))
+		ready = siteAnswers(c.FrontURL())
 	case svc == TokenService:
 		cmd = exec.Command(cfg.TaxiwayBin, "tokenservice")
 		env = append(env,
 			"TAXIWAY_TOKEN_LISTEN="+at(svc, n, cfg.TokenPort),
-			"TAXIWAY_TOKEN_OPS_LISTEN="+at(svc, n, cfg.TokenOpsPort))
+			"TAXIWAY_TOKEN_OPS_LISTEN="+at(svc, n, cfg.TokenOpsPort),
+			// The gateways connect from 127.0.0.1, the kernel's choice on
+			// loopback: only their X-Forwarded-For is believed.
+			"TAXIWAY_TRUSTED_PROXIES=127.0.0.1/32")
 		ready = httpReady(c.OpsURL(svc, n)+"/readyz", http.StatusOK)
 	case svc == Core:
 		cmd = exec.Command(cfg.TaxiwayBin, "core")
@@ -410,20 +428,17 @@ func (c *Cluster) command(instance string) (*exec.Cmd, func(context.Context) err
 		env = append(env,
 			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(cfg.GatewayPort),
 			"TAXIWAY_GATEWAY_BIND="+Host(svc, n),
-			"TAXIWAY_GATEWAY_ADMIN="+at(svc, n, cfg.GatewayAdminPort),
+			"TAXIWAY_GATEWAY_OPS_BIND="+Host(svc, n),
+			"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(cfg.GatewayOpsPort),
+			"TAXIWAY_GATEWAY_ADMIN="+adminListen(c.AdminSocket(instance)),
+			"TAXIWAY_GATEWAY_TRUSTED_PROXIES="+Host(Front, 1)+"/32",
 			"TAXIWAY_TOKEN_LB="+at(svc, n, cfg.TokenLBPort),
+			"TAXIWAY_TOKEN_LB_BIND="+Host(svc, n),
 			"TAXIWAY_CORE_UPSTREAMS="+pool(Core, cfg.CorePort),
 			"TAXIWAY_CORE_HEALTH_PORT="+strconv.Itoa(cfg.CoreOpsPort),
 			"TAXIWAY_TOKEN_UPSTREAMS="+pool(TokenService, cfg.TokenPort),
 			"TAXIWAY_TOKEN_HEALTH_PORT="+strconv.Itoa(cfg.TokenOpsPort))
-		routing := httpReady(c.GatewayURL(n)+"/taxii2/", http.StatusUnauthorized)
-		authReady := gatewayAuthReady(c.OpsURL(svc, n) + "/metrics")
-		ready = func(ctx context.Context) error {
-			if err := routing(ctx); err != nil {
-				return err
-			}
-			return authReady(ctx)
-		}
+		ready = gatewayReady(c.GatewayURL(n), c.OpsURL(svc, n)+"/metrics")
 	}
 	cmd.Env = append(env, cfg.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -566,7 +581,7 @@ func clusterPortsFree(cfg ClusterConfig) error {
 	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.FrontPort))}
 	for n := 1; n <= cfg.Replicas; n++ {
 		for svc, ports := range map[string][]int{
-			Gateway:      {cfg.GatewayPort, cfg.GatewayAdminPort, cfg.TokenLBPort},
+			Gateway:      {cfg.GatewayPort, cfg.GatewayOpsPort, cfg.TokenLBPort},
 			Core:         {cfg.CorePort, cfg.CoreOpsPort},
 			TokenService: {cfg.TokenPort, cfg.TokenOpsPort},
 		} {
@@ -583,38 +598,4 @@ func clusterPortsFree(cfg ClusterConfig) error {
 		l.Close()
 	}
 	return nil
-}
-
-// gatewayAuthReady checks, from a gateway's metrics, that taxii_auth has its
-// revocation state and (when it uses one) its JWKS: until then it answers
-// credentials with 503. Its first fetches go through the gateway's own
-// token pool listener, which only listens once the gateway has started, so
-// they succeed a retry or two later than the gateway answers.
-func gatewayAuthReady(metricsURL string) func(context.Context) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
-		if err != nil {
-			return err
-		}
-		// Caddy's admin endpoint answers only to the Host names it trusts.
-		req.Host = "localhost:" + req.URL.Port()
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		m := string(b)
-		if !strings.Contains(m, `taxiway_gateway_revocation_polls_total{result="ok"}`) {
-			return errors.New("the gateway has not read the revocation feed yet")
-		}
-		if strings.Contains(m, "taxiway_gateway_jwks_refreshes_total") && !strings.Contains(m, `taxiway_gateway_jwks_refreshes_total{result="ok"}`) {
-			return errors.New("the gateway has no JWKS yet")
-		}
-		return nil
-	}
 }

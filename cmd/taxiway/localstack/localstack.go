@@ -52,11 +52,12 @@ type Config struct {
 	// SeedFile is a sync YAML applied at every start (idempotent): the demo
 	// account, API root and collection.
 	SeedFile string
-	// Ports on 127.0.0.1. GatewayAdmin is Caddy's admin endpoint (it also
-	// serves the gateway's metrics).
-	GatewayPort, GatewayAdminPort int
-	CorePort, CoreOpsPort         int
-	TokenPort, TokenOpsPort       int
+	// Ports on 127.0.0.1. GatewayOps is the gateway's ops listener: its
+	// metrics, read-only. Caddy's admin API is on no port at all, only on
+	// a Unix socket in DataDir (see AdminSocket).
+	GatewayPort, GatewayOpsPort int
+	CorePort, CoreOpsPort       int
+	TokenPort, TokenOpsPort     int
 	// TokenTTL is the token lifetime in seconds; 0 keeps the service's default.
 	TokenTTL int
 	// Env is added to every service's environment, after the stack's own.
@@ -68,14 +69,14 @@ type Config struct {
 // Defaults are the ports README documents.
 func Defaults(root string) Config {
 	return Config{
-		DataDir:          filepath.Join(root, ".data"),
-		TaxiwayBin:       filepath.Join(root, "bin", "taxiway"),
-		GatewayBin:       filepath.Join(root, "bin", "gateway"),
-		Caddyfile:        filepath.Join(root, "Caddyfile"),
-		SeedFile:         filepath.Join(root, "deploy", "demo.yaml"),
-		GatewayPort:      9000,
-		GatewayAdminPort: 2019,
-		CorePort:         9010, CoreOpsPort: 9011,
+		DataDir:        filepath.Join(root, ".data"),
+		TaxiwayBin:     filepath.Join(root, "bin", "taxiway"),
+		GatewayBin:     filepath.Join(root, "bin", "gateway"),
+		Caddyfile:      filepath.Join(root, "Caddyfile"),
+		SeedFile:       filepath.Join(root, "deploy", "demo.yaml"),
+		GatewayPort:    9000,
+		GatewayOpsPort: 2019,
+		CorePort:       9010, CoreOpsPort: 9011,
 		TokenPort: 9020, TokenOpsPort: 9021,
 	}
 }
@@ -117,13 +118,16 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, fmt.Errorf("binary %s is missing: build it first (make build): %w", bin, err)
 		}
 	}
-	for _, p := range []int{cfg.GatewayPort, cfg.GatewayAdminPort, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort} {
+	for _, p := range []int{cfg.GatewayPort, cfg.GatewayOpsPort, cfg.CorePort, cfg.CoreOpsPort, cfg.TokenPort, cfg.TokenOpsPort} {
 		if err := portFree(p); err != nil {
 			return nil, err
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", cfg.DataDir, err)
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, err
 	}
 
 	st = &Stack{cfg: cfg, services: map[string]*supervisor{}, extraGateways: map[string][2]int{},
@@ -224,10 +228,20 @@ func (st *Stack) StopPostgres() error { return st.postgres.stop() }
 // StartPostgres starts the cluster again after StopPostgres.
 func (st *Stack) StartPostgres(ctx context.Context) error { return st.startPostgres(ctx) }
 
+// AdminSocket is the Unix socket of the Caddy admin API of the gateway
+// started as name (Gateway, or a name given to StartGateway).
+func (st *Stack) AdminSocket(name string) string {
+	if name == Gateway {
+		return adminSocket(filepath.Join(st.cfg.DataDir, "caddy"))
+	}
+	return adminSocket(filepath.Join(st.cfg.DataDir, name))
+}
+
 // command builds the child process for a service.
 func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 	cfg := st.cfg
 	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	opsURL := func(p int) string { return "http://" + addr(p) + "/metrics" }
 	env := append(os.Environ(),
 		"TAXIWAY_DATABASE_URL="+st.DatabaseURL(),
 		"TAXIWAY_CORE_LISTEN="+addr(cfg.CorePort),
@@ -238,7 +252,9 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		"TAXIWAY_TOKEN_UPSTREAM="+addr(cfg.TokenPort),
 		"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(cfg.GatewayPort),
 		"TAXIWAY_GATEWAY_BIND=127.0.0.1",
-		"TAXIWAY_GATEWAY_ADMIN="+addr(cfg.GatewayAdminPort),
+		"TAXIWAY_GATEWAY_OPS_BIND=127.0.0.1",
+		"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(cfg.GatewayOpsPort),
+		"TAXIWAY_GATEWAY_ADMIN="+adminListen(st.AdminSocket(Gateway)),
 		// Caddy keeps its state (autosaved config, local CA) under the checkout.
 		"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, "caddy", "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, "caddy", "config"),
@@ -260,8 +276,7 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		ready = httpReady("http://"+addr(cfg.CoreOpsPort)+"/readyz", http.StatusOK)
 	case Gateway:
 		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
-		// Without credentials the gateway answers 401: it is up and routing.
-		ready = httpReady("http://"+addr(cfg.GatewayPort)+"/taxii2/", http.StatusUnauthorized)
+		ready = gatewayReady(st.GatewayURL(), opsURL(cfg.GatewayOpsPort))
 	default:
 		ports, ok := st.extraGateways[name]
 		if !ok {
@@ -270,10 +285,11 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 		cmd = exec.Command(cfg.GatewayBin, "run", "--config", cfg.Caddyfile, "--adapter", "caddyfile")
 		env = append(env,
 			"TAXIWAY_GATEWAY_SITE=:"+strconv.Itoa(ports[0]),
-			"TAXIWAY_GATEWAY_ADMIN="+addr(ports[1]),
+			"TAXIWAY_GATEWAY_OPS_PORT="+strconv.Itoa(ports[1]),
+			"TAXIWAY_GATEWAY_ADMIN="+adminListen(st.AdminSocket(name)),
 			"XDG_DATA_HOME="+filepath.Join(cfg.DataDir, name, "data"),
 			"XDG_CONFIG_HOME="+filepath.Join(cfg.DataDir, name, "config"))
-		ready = httpReady("http://"+addr(ports[0])+"/taxii2/", http.StatusUnauthorized)
+		ready = gatewayReady(st.GatewayURLOf(name), opsURL(ports[1]))
 	}
 	cmd.Env = env
 	// A process group of its own: Ctrl-C reaches only `taxiway local`, which
@@ -283,14 +299,14 @@ func (st *Stack) command(name string) (*exec.Cmd, func(context.Context) error) {
 }
 
 // StartGateway starts another gateway process named name (a replica, as
-// behind a load balancer) on port, with its admin endpoint on adminPort,
+// behind a load balancer) on port, with its ops listener on opsPort,
 // and waits until it is ready. Stop stops it with the rest.
-func (st *Stack) StartGateway(ctx context.Context, name string, port, adminPort int) error {
+func (st *Stack) StartGateway(ctx context.Context, name string, port, opsPort int) error {
 	switch name {
 	case TokenService, Core, Gateway:
 		return fmt.Errorf("%s names a service of the stack", name)
 	}
-	st.extraGateways[name] = [2]int{port, adminPort}
+	st.extraGateways[name] = [2]int{port, opsPort}
 	return st.StartService(ctx, name)
 }
 
