@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 # deploy/, whose compose-file tests need compose-go.
 MODULES := . deploy
 
-.PHONY: run cluster test test-pgbouncer test-faults soak build vet fmt-check tidy-check staticcheck bench tools fuzz
+.PHONY: run cluster test test-compose test-pgbouncer test-faults soak build vet fmt-check tidy-check staticcheck bench tools fuzz
 
 ## run: the whole stack locally on http://localhost:9000 (Ctrl-C stops it)
 run: tools build
@@ -28,6 +28,13 @@ test: tools fmt-check tidy-check vet staticcheck build
 	done
 	@$(MAKE) --no-print-directory test-pgbouncer
 	@$(MAKE) --no-print-directory test-faults
+
+## test-compose: docker-compose.yml for real: builds the images and runs the stack on a real
+## Docker engine, walks README's compose section, isolation, hardening, operations and scaling
+## (installs docker.io, mmdebstrap and the compose/buildx plugins when missing; starts and stops
+## its own dockerd if none runs; CI runs it after `make test`)
+test-compose:
+	bash scripts/test-compose.sh
 
 ## test-pgbouncer: the database tests again, through pgbouncer in transaction pooling mode
 test-pgbouncer: tools

@@ -251,15 +251,20 @@ func TestNetworkIsolation(t *testing.T) {
 	}
 }
 
-// TestHealthchecks: every long-running service has one, aimed at an address
-// the service listens on according to its own environment.
+// TestHealthchecks: every long-running service has one, run by its own
+// binary (the images have no shell or wget), aimed at an address the service
+// listens on according to its own environment.
 func TestHealthchecks(t *testing.T) {
 	p := project(t)
+	// The gateway's checks its own site (caddymodule's taxii-healthcheck
+	// reads TAXIWAY_GATEWAY_SITE), with no admin endpoint involved.
+	if hc := service(t, p, "gateway").HealthCheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "caddy", "taxii-healthcheck"}) {
+		t.Errorf("gateway: health check %+v, want [CMD caddy taxii-healthcheck]", hc)
+	}
 	// Which variable holds the address each health check must reach.
 	for svc, listenVar := range map[string]string{
 		"core":         "TAXIWAY_CORE_OPS_LISTEN",
 		"tokenservice": "TAXIWAY_TOKEN_OPS_LISTEN",
-		"gateway":      "TAXIWAY_GATEWAY_OPS_BIND:TAXIWAY_GATEWAY_OPS_PORT",
 	} {
 		s := service(t, p, svc)
 		hc := s.HealthCheck
@@ -270,11 +275,12 @@ func TestHealthchecks(t *testing.T) {
 		if hc.Test[0] != "CMD" {
 			t.Errorf("%s: health check %v should be exec form (CMD), not a shell", svc, hc.Test)
 		}
-		if hc.Test[1] != "wget" {
-			t.Errorf("%s: health check runs %q; the images have busybox wget", svc, hc.Test[1])
+		if len(hc.Test) < 4 || hc.Test[1] != "taxiway" || hc.Test[2] != "healthcheck" {
+			t.Errorf("%s: health check %v, want `taxiway healthcheck URL` (the image has no shell or wget)", svc, hc.Test)
+			continue
 		}
 		var target *url.URL
-		for _, arg := range hc.Test[2:] {
+		for _, arg := range hc.Test[3:] {
 			if strings.HasPrefix(arg, "http://") {
 				u, err := url.Parse(arg)
 				if err != nil {
@@ -320,11 +326,21 @@ func TestHealthchecks(t *testing.T) {
 func TestUpstreams(t *testing.T) {
 	p := project(t)
 	gw := service(t, p, "gateway")
+	// Every replica of a scaled service: the gateway resolves the service
+	// names itself (Caddyfile, TAXIWAY_UPSTREAMS=dns).
+	if env(gw, "TAXIWAY_UPSTREAMS") != "dns" {
+		t.Errorf("gateway TAXIWAY_UPSTREAMS=%q, want dns (docker compose --scale)", env(gw, "TAXIWAY_UPSTREAMS"))
+	}
 	for upstreamVar, tc := range map[string]struct{ svc, listenVar string }{
-		"TAXIWAY_CORE_UPSTREAM":  {"core", "TAXIWAY_CORE_LISTEN"},
+		"TAXIWAY_CORE_DNS":       {"core", "TAXIWAY_CORE_LISTEN"},
+		"TAXIWAY_TOKEN_DNS":      {"tokenservice", "TAXIWAY_TOKEN_LISTEN"},
 		"TAXIWAY_TOKEN_UPSTREAM": {"tokenservice", "TAXIWAY_TOKEN_LISTEN"},
 	} {
-		host, port, err := net.SplitHostPort(env(gw, upstreamVar))
+		value := env(gw, upstreamVar)
+		if strings.HasSuffix(upstreamVar, "_DNS") {
+			value = strings.Join(strings.Fields(value), ":") // "name port"
+		}
+		host, port, err := net.SplitHostPort(value)
 		if err != nil {
 			t.Errorf("gateway %s=%q: %v", upstreamVar, env(gw, upstreamVar), err)
 			continue
@@ -401,12 +417,17 @@ func TestHardening(t *testing.T) {
 		if s.Privileged {
 			t.Errorf("%s is privileged", name)
 		}
-		if name != "postgres" && !slices.Contains(s.CapDrop, "ALL") {
+		if !slices.Contains(s.CapDrop, "ALL") {
 			t.Errorf("%s: cap_drop %v, want ALL", name, s.CapDrop)
 		}
 		if s.User == "root" || s.User == "0" {
 			t.Errorf("%s runs as root", name)
 		}
+	}
+	// Postgres starts as the official image's unprivileged user, not as
+	// root dropping privileges (which would need capabilities).
+	if u := service(t, project(t), "postgres").User; u != "postgres" {
+		t.Errorf("postgres user = %q, want postgres", u)
 	}
 	// The images themselves switch to an unprivileged user.
 	for _, df := range []string{"Dockerfile", "Dockerfile.gateway"} {
@@ -693,9 +714,10 @@ func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
 		}
 		t.Fatalf("adapting the Caddyfile with the gateway's compose environment: %v\n%s", err, stderr)
 	}
-	for _, dial := range []string{env(gw, "TAXIWAY_CORE_UPSTREAM"), env(gw, "TAXIWAY_TOKEN_UPSTREAM")} {
-		if dial == "" || !strings.Contains(string(out), `"dial":"`+dial+`"`) {
-			t.Errorf("the adapted config has no upstream %q", dial)
+	for _, dns := range []string{env(gw, "TAXIWAY_CORE_DNS"), env(gw, "TAXIWAY_TOKEN_DNS")} {
+		name, port, _ := strings.Cut(dns, " ")
+		if want := `"name":"` + name + `","port":"` + port + `"`; name == "" || !strings.Contains(string(out), want) {
+			t.Errorf("the adapted config has no dynamic upstream %s", want)
 		}
 	}
 }
@@ -824,8 +846,10 @@ func TestGatewayBuildMatchesGoMod(t *testing.T) {
 	if buildLine == "" {
 		t.Fatal("Dockerfile.gateway runs no `xcaddy build`")
 	}
-	if !strings.Contains(buildLine, "--with "+modPath+"=. ") {
-		t.Errorf("xcaddy build %q should use --with %s=.", buildLine, modPath)
+	// @v0.0.0: with a version, `go get` takes the module from the
+	// replacement alone instead of asking the module proxy for a list.
+	if !strings.Contains(buildLine, "--with "+modPath+"@v0.0.0=. ") {
+		t.Errorf("xcaddy build %q should use --with %s@v0.0.0=.", buildLine, modPath)
 	}
 	if !strings.Contains(buildLine, "xcaddy build ${CADDY_VERSION} ") {
 		t.Errorf("xcaddy build %q should build ${CADDY_VERSION}", buildLine)
@@ -970,6 +994,57 @@ func TestSameStackAsLocal(t *testing.T) {
 	}
 }
 
+// TestBaseImages: the Dockerfiles take their base images as arguments whose
+// defaults are the official images, the compose file passes the same
+// defaults, and no Dockerfile pulls a frontend image (`# syntax=`).
+func TestBaseImages(t *testing.T) {
+	want := map[string]string{
+		"BUILD_IMAGE":   "golang:",
+		"RUNTIME_IMAGE": "gcr.io/distroless/static-debian12:nonroot",
+	}
+	p := project(t)
+	for _, df := range []string{"Dockerfile", "Dockerfile.gateway"} {
+		b, err := os.ReadFile(filepath.Join(root, df))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(string(b)), "# syntax=") {
+			t.Errorf("%s has a `# syntax=` line, which pulls a frontend image from a registry", df)
+		}
+		defaults := map[string]string{}
+		var froms []string
+		for _, in := range instructions(t, df) {
+			if name, def, ok := strings.Cut(in.args, "="); in.cmd == "ARG" && ok {
+				defaults[name] = def
+			}
+			if in.cmd == "FROM" {
+				froms = append(froms, strings.Fields(in.args)[0])
+			}
+		}
+		if len(froms) != 2 || froms[0] != "${BUILD_IMAGE}" || froms[1] != "${RUNTIME_IMAGE}" {
+			t.Errorf("%s: FROM %v, want ${BUILD_IMAGE} then ${RUNTIME_IMAGE}", df, froms)
+		}
+		for arg, prefix := range want {
+			if !strings.HasPrefix(defaults[arg], prefix) {
+				t.Errorf("%s: ARG %s=%q, want the official %s…", df, arg, defaults[arg], prefix)
+			}
+		}
+		for _, svc := range p.Services {
+			if svc.Build == nil || svc.Build.Dockerfile != df {
+				continue
+			}
+			for arg := range want {
+				if v := svc.Build.Args[arg]; v == nil || *v != defaults[arg] {
+					t.Errorf("%s builds %s with %s=%v, the Dockerfile's default is %q", svc.Name, df, arg, v, defaults[arg])
+				}
+			}
+		}
+	}
+	if img := service(t, p, "postgres").Image; img != "postgres:15-bookworm" {
+		t.Errorf("postgres image %q, want the official postgres:15-bookworm", img)
+	}
+}
+
 // TestGoVersion: the builder images' Go is the one go.mod asks for.
 func TestGoVersion(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
@@ -983,15 +1058,15 @@ func TestGoVersion(t *testing.T) {
 	for _, df := range []string{"Dockerfile", "Dockerfile.gateway"} {
 		found := false
 		for _, in := range instructions(t, df) {
-			if in.cmd == "ARG" && strings.HasPrefix(in.args, "GO_VERSION=") {
+			if in.cmd == "ARG" && strings.HasPrefix(in.args, "BUILD_IMAGE=") {
 				found = true
-				if v := strings.TrimPrefix(in.args, "GO_VERSION="); v != string(m[1]) {
-					t.Errorf("%s builds with Go %s, go.mod says go %s", df, v, m[1])
+				if v := strings.TrimPrefix(in.args, "BUILD_IMAGE="); v != "golang:"+string(m[1])+"-bookworm" {
+					t.Errorf("%s builds with %s, go.mod says go %s", df, v, m[1])
 				}
 			}
 		}
 		if !found {
-			t.Errorf("%s has no ARG GO_VERSION", df)
+			t.Errorf("%s has no ARG BUILD_IMAGE", df)
 		}
 	}
 }

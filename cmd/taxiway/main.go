@@ -27,6 +27,7 @@ func allCommands() []command {
 	cmds = append(cmds, tokenCommands()...)
 	cmds = append(cmds, stackCommands()...)
 	cmds = append(cmds, importCommands()...)
+	cmds = append(cmds, healthcheckCommands()...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
 }

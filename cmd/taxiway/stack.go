@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/taxiway/taxiway/cmd/taxiway/deployment"
 	"github.com/taxiway/taxiway/cmd/taxiway/localstack"
 )
@@ -31,6 +33,11 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	return migrate(ctx, pool)
+}
+
+// migrate applies the schema migrations and says which.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	applied, err := deployment.Migrate(ctx, pool)
 	for _, name := range applied {
 		fmt.Println("applied", name)
@@ -45,8 +52,9 @@ func runSync(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	dbURL := databaseFlag(fs)
 	prune := fs.Bool("prune", false, "also remove roots, collections, grants and accounts the file does not list")
+	migrateFirst := fs.Bool("migrate", false, "apply the schema migrations first (`taxiway migrate`), as a one-shot container does")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: taxiway sync [-prune] [-database-url URL] FILE.yaml")
+		fmt.Fprintln(fs.Output(), "usage: taxiway sync [-migrate] [-prune] [-database-url URL] FILE.yaml")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, -1); err != nil {
@@ -65,6 +73,11 @@ func runSync(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	if *migrateFirst {
+		if err := migrate(ctx, pool); err != nil {
+			return err
+		}
+	}
 	report, err := deployment.Apply(ctx, pool, f, *prune)
 	if err != nil {
 		return err
