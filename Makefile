@@ -18,8 +18,9 @@ run: tools build
 cluster: tools build
 	$(BIN)/taxiway local -replicas 2 --gateway-bin $(BIN)/gateway
 
-## test: formatting, tidy modules, vet, staticcheck, and every test against a
-## real Postgres and a real Caddy. The binaries are built once and shared.
+## test: formatting, tidy modules, vet, staticcheck, every test against a real
+## Postgres and a real Caddy, and docker-compose.yml on a real Docker engine
+## (test-compose). The binaries are built once and shared.
 test: tools fmt-check tidy-check vet staticcheck build
 	@set -e; for m in $(MODULES); do \
 		echo "go test ($$m)"; \
@@ -28,11 +29,12 @@ test: tools fmt-check tidy-check vet staticcheck build
 	done
 	@$(MAKE) --no-print-directory test-pgbouncer
 	@$(MAKE) --no-print-directory test-faults
+	@$(MAKE) --no-print-directory test-compose
 
 ## test-compose: docker-compose.yml for real: builds the images and runs the stack on a real
 ## Docker engine, walks README's compose section, isolation, hardening, operations and scaling
 ## (installs docker.io, mmdebstrap and the compose/buildx plugins when missing; starts and stops
-## its own dockerd if none runs; CI runs it after `make test`)
+## its own dockerd if none runs; the last step of `make test`)
 test-compose:
 	bash scripts/test-compose.sh
 
