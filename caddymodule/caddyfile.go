@@ -82,29 +82,15 @@ func (a *TaxiiAuth) unmarshal(h httpcaddyfile.Helper) error {
 
 		switch opt {
 		case "revocation_max_age":
-			v, err := oneArg(d)
+			dur, err := feedMaxAgeArg(d)
 			if err != nil {
 				return err
 			}
-			var dur time.Duration
-			if v != "off" && v != "0" {
-				if dur, err = caddy.ParseDuration(v); err != nil {
-					return d.Errf("%s: %q is not a duration (e.g. 1m) or off", opt, v)
-				}
-			}
-			if err := checkFeedMaxAge(opt, dur); err != nil {
-				return d.Err(err.Error())
-			}
-			a.RevocationMaxAge = caddy.Duration(dur)
+			a.RevocationMaxAge = dur
 		case "jwks_url", "token_url", "revocation_url":
-			v, err := oneArg(d)
+			v, err := httpURLArg(d)
 			if err != nil {
 				return err
-			}
-			if !hasPlaceholder(v) {
-				if err := checkHTTPURL(v); err != nil {
-					return d.Errf("%s: %v", opt, err)
-				}
 			}
 			*a.stringField(opt) = v
 		case "issuer", "audience", "public_key_file", "hs256_secret_file", "identity_key", "identity_key_file":
@@ -270,6 +256,41 @@ func durationArg(d *caddyfile.Dispenser) (time.Duration, error) {
 		return 0, d.Errf("%s: %q is not a duration (e.g. 30s, 5m)", opt, v)
 	}
 	return dur, nil
+}
+
+// httpURLArg reads one http(s) URL; a value with placeholders is checked
+// once they are replaced, at provisioning.
+func httpURLArg(d *caddyfile.Dispenser) (string, error) {
+	opt := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return "", err
+	}
+	if !hasPlaceholder(v) {
+		if err := checkHTTPURL(v); err != nil {
+			return "", d.Errf("%s: %v", opt, err)
+		}
+	}
+	return v, nil
+}
+
+// feedMaxAgeArg reads a feed's max age: a duration, or off (0).
+func feedMaxAgeArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	opt := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	var dur time.Duration
+	if v != "off" && v != "0" {
+		if dur, err = caddy.ParseDuration(v); err != nil {
+			return 0, d.Errf("%s: %q is not a duration (e.g. 1m) or off", opt, v)
+		}
+	}
+	if err := checkFeedMaxAge(opt, dur); err != nil {
+		return 0, d.Err(err.Error())
+	}
+	return caddy.Duration(dur), nil
 }
 
 func intArg(d *caddyfile.Dispenser, lo, hi int) (int, error) {

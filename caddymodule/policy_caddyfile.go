@@ -1,9 +1,6 @@
 package caddymodule
 
 import (
-	"time"
-
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -53,14 +50,9 @@ func (p *TaxiiPolicy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[opt] = true
 		switch opt {
 		case "policy_url":
-			v, err := oneArg(d)
+			v, err := httpURLArg(d)
 			if err != nil {
 				return err
-			}
-			if !hasPlaceholder(v) {
-				if err := checkHTTPURL(v); err != nil {
-					return d.Errf("%s: %v", opt, err)
-				}
 			}
 			p.PolicyURL = v
 		case "backend", "discovery_path", "admin_group":
@@ -77,20 +69,11 @@ func (p *TaxiiPolicy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.AdminGroup = v
 			}
 		case "max_age":
-			v, err := oneArg(d)
+			dur, err := feedMaxAgeArg(d)
 			if err != nil {
 				return err
 			}
-			var dur time.Duration
-			if v != "off" && v != "0" {
-				if dur, err = caddy.ParseDuration(v); err != nil {
-					return d.Errf("%s: %q is not a duration (e.g. 1m) or off", opt, v)
-				}
-			}
-			if err := checkFeedMaxAge(opt, dur); err != nil {
-				return d.Err(err.Error())
-			}
-			p.MaxAge = caddy.Duration(dur)
+			p.MaxAge = dur
 		case "max_list_bytes":
 			n, err := intArg(d, 1, maxMaxListBytes)
 			if err != nil {
