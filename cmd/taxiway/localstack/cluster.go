@@ -190,8 +190,22 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 
 func (c *Cluster) pgDir(node string) string { return filepath.Join(c.cfg.DataDir, "postgres-"+node) }
 
+// pgOptions bounds how long a node takes to come back after a crash:
+// crash recovery replays the WAL written since the last checkpoint, so
+// checkpoints every 30 s or 128 MB of WAL keep the replay to a few seconds
+// under a sustained ingest (with Postgres's defaults, 5 min or 1 GB, a
+// kill -9 under load meant 10-20 s of redo). syncfs makes the flush of the
+// data folder at the start of recovery one call instead of one per file.
 func (c *Cluster) pgOptions(node string) pgcluster.Options {
-	return pgcluster.Options{DataDir: c.pgDir(node), LogPath: filepath.Join(c.cfg.DataDir, "logs", "postgres-"+node+".log")}
+	return pgcluster.Options{
+		DataDir: c.pgDir(node),
+		LogPath: filepath.Join(c.cfg.DataDir, "logs", "postgres-"+node+".log"),
+		Settings: map[string]string{
+			"checkpoint_timeout":        "30s",
+			"max_wal_size":              "128MB",
+			"recovery_init_sync_method": "syncfs",
+		},
+	}
 }
 
 // startDatabase starts the primary (asynchronous while it is migrated and
