@@ -8,6 +8,9 @@
 #   BENCH_LARGE_OBJECTS  1 MiB objects for the page byte cap run: 16 readers,
 #                   capped and uncapped core (default 48; 0 skips it; the
 #                   uncapped run peaks near 1 GiB)
+#   BENCH_BASELINE  a git revision: also compare the core with that build,
+#                   each on its own database loaded by its own benchcore
+#                   (schemas may differ), request by request in alternation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +45,16 @@ echo
 echo "## Core on ${BENCH_OBJECTS:-1000000} objects"
 echo
 go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}" -large-objects "${BENCH_LARGE_OBJECTS:-48}"
+
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	echo
+	echo "## Core against ${BENCH_BASELINE} on ${BENCH_OBJECTS:-1000000} objects"
+	echo
+	base=$(mktemp -d)
+	trap 'git worktree remove --force "$base/src" >/dev/null 2>&1; rm -rf "$base"' EXIT
+	git worktree add --detach "$base/src" "$BENCH_BASELINE" >/dev/null 2>&1
+	(cd "$base/src" && go build -o "$base/taxiway" ./cmd/taxiway && go build -o "$base/benchcore" ./cmd/benchcore)
+	go build -o "$base/candidate" ./cmd/taxiway
+	go run ./cmd/benchcore -objects "${BENCH_OBJECTS:-1000000}" -taxiway-bin "$base/candidate" \
+		-baseline-bin "$base/taxiway" -baseline-loader "$base/benchcore" -requests 1000 -rounds 4
+fi

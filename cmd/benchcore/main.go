@@ -45,6 +45,8 @@ func run(ctx context.Context) error {
 	warmup := flag.Int("ingest-warmup", 20, "untimed 1,000-object envelopes before each ingest measurement")
 	bin := flag.String("taxiway-bin", "", "taxiway binary (default: build ./cmd/taxiway)")
 	baseline := flag.String("baseline-bin", "", "also measure this taxiway binary, alternating with -taxiway-bin on the same data, to compare builds under the same machine load")
+	baselineLoader := flag.String("baseline-loader", "", "with -baseline-bin, for a baseline whose schema differs: the baseline's own benchcore, which loads a second database of the private cluster; the two builds are then measured on their own databases, request by request in alternation, each of -rounds starting both cores anew (-small does not apply)")
+	baselineDB := flag.String("baseline-database-url", "", "with -baseline-loader: the (empty) database the baseline loads (default: a database of the private cluster)")
 	rounds := flag.Int("rounds", 1, "with -baseline-bin: alternations of baseline and candidate per size")
 	reads := flag.Bool("reads", true, "measure the read paths (false: ingest only)")
 	concurrent := flag.Bool("concurrent-ingest", true, "also measure ingest with two concurrent clients")
@@ -76,6 +78,15 @@ func run(ctx context.Context) error {
 			return err
 		}
 		*dbURL = c.URL("bench")
+		if *baselineLoader != "" && *baselineDB == "" {
+			if err := c.EnsureDatabase(ctx, "baseline"); err != nil {
+				return err
+			}
+			*baselineDB = c.URL("baseline")
+		}
+	}
+	if *baselineLoader != "" && (*baseline == "" || *baselineDB == "") {
+		return fmt.Errorf("-baseline-loader needs -baseline-bin, and -baseline-database-url with -database-url")
 	}
 	if *bin == "" {
 		*bin = filepath.Join(tmp, "taxiway")
@@ -97,6 +108,22 @@ func run(ctx context.Context) error {
 	ld, err := newLoader(ctx, pool)
 	if err != nil {
 		return err
+	}
+
+	if *baselineLoader != "" {
+		if err := ld.loadTo(ctx, *objects); err != nil {
+			return err
+		}
+		if err := loadBaseline(ctx, *baselineLoader, *baseline, *baselineDB, *objects); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "loaded %d objects into each database; measuring both builds in alternation\n", *objects)
+		cmp, err := compareInterleaved(ctx, *baseline, *baselineDB, *bin, *dbURL, *objects, max(*rounds, 1), *requests, *warmup, *envelopes)
+		if err != nil {
+			return err
+		}
+		printComparison(os.Stdout, cmp)
+		return nil
 	}
 
 	var results []sizeResult

@@ -137,8 +137,7 @@ func (c client) timeGets(name, path string, n int) (timing, error) {
 		}
 		d[i] = time.Since(start)
 	}
-	slices.Sort(d)
-	return timing{name: name, median: d[n/2], p95: d[n*95/100], n: n}, nil
+	return timingOf(name, d), nil
 }
 
 func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, envelopes int, reads, concurrent bool) (sizeResult, error) {
@@ -151,26 +150,13 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, enve
 		_ = cmd.Wait()
 	}()
 	c := client{http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, base: base}
-	objects := "/" + benchRoot + "/collections/" + benchCollection + "/objects/"
 	// A position 200 rows before the end, reached with added_after.
-	nearEnd := ld.addedAt[len(ld.addedAt)-200].Add(-time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
-	readPaths := []struct{ name, path string }{
-		{"objects limit=100, first page", objects + "?limit=100"},
-		{"objects limit=100, page near the end (added_after)", objects + "?limit=100&added_after=" + url.QueryEscape(nearEnd)},
-		{"objects match[id] (one object)", objects + "?match[id]=" + ld.middleID},
-		{"objects match[type]=malware limit=100", objects + "?match[type]=malware&limit=100"},
-		{"objects match[type]=malware limit=100, near the end", objects + "?match[type]=malware&limit=100&added_after=" + url.QueryEscape(nearEnd)},
-		{"objects match[version]=all limit=100", objects + "?match[version]=all&limit=100"},
-		{"manifest limit=100, first page", "/" + benchRoot + "/collections/" + benchCollection + "/manifest/?limit=100"},
-		{"manifest limit=100, near the end", "/" + benchRoot + "/collections/" + benchCollection + "/manifest/?limit=100&added_after=" + url.QueryEscape(nearEnd)},
-		{"versions of one object (3 versions)", objects + ld.multiID + "/versions/"},
-		{"get an object", objects + ld.multiID + "/"},
-	}
+	paths := readPaths(pathPoints{multiID: ld.multiID, middleID: ld.middleID, nearEnd: ld.addedAt[len(ld.addedAt)-200].Add(-time.Microsecond)})
 	res := sizeResult{objects: ld.objects, rows: ld.rows}
 	if !reads {
-		readPaths = nil
+		paths = nil
 	}
-	for _, r := range readPaths {
+	for _, r := range paths {
 		t, err := c.timeGets(r.name, r.path, n)
 		if err != nil {
 			return sizeResult{}, err
@@ -179,18 +165,18 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, enve
 	}
 	if reads {
 		// Following next through ten pages checks the cursor path too.
-		t, err := c.timeNextChain(objects+"?limit=100", 10, n/10)
+		t, err := c.timeNextChain(objectsPath+"?limit=100", 10, n/10)
 		if err != nil {
 			return sizeResult{}, err
 		}
 		res.timings = append(res.timings, t)
 	}
 
-	if res.ingestRate, err = c.measureIngest(ctx, ld, objects, warmup, envelopes, 1); err != nil {
+	if res.ingestRate, err = c.measureIngest(ctx, ld, objectsPath, warmup, envelopes, 1); err != nil {
 		return sizeResult{}, err
 	}
 	if concurrent {
-		if res.ingestRate2, err = c.measureIngest(ctx, ld, objects, warmup, envelopes, 2); err != nil {
+		if res.ingestRate2, err = c.measureIngest(ctx, ld, objectsPath, warmup, envelopes, 2); err != nil {
 			return sizeResult{}, err
 		}
 	}
@@ -205,26 +191,44 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, enve
 func (c client) timeNextChain(path string, pages, chains int) (timing, error) {
 	var d []time.Duration
 	for k := 0; k < max(chains, 1); k++ {
-		p := path
-		for i := 0; i < pages; i++ {
-			start := time.Now()
-			_, body, err := c.get(p)
-			if err != nil {
-				return timing{}, err
-			}
-			d = append(d, time.Since(start))
-			var env struct {
-				Next string `json:"next"`
-			}
-			_ = json.Unmarshal(body, &env)
-			if env.Next == "" {
-				break
-			}
-			p = path + "&next=" + url.QueryEscape(env.Next)
+		chain, err := c.nextChain(path, pages)
+		if err != nil {
+			return timing{}, err
 		}
+		d = append(d, chain...)
 	}
+	return timingOf(nextChainName, d), nil
+}
+
+const nextChainName = "objects limit=100 following next (10 pages)"
+
+// nextChain follows next from path for up to pages pages and times each.
+func (c client) nextChain(path string, pages int) ([]time.Duration, error) {
+	var d []time.Duration
+	p := path
+	for i := 0; i < pages; i++ {
+		start := time.Now()
+		_, body, err := c.get(p)
+		if err != nil {
+			return nil, err
+		}
+		d = append(d, time.Since(start))
+		var env struct {
+			Next string `json:"next"`
+		}
+		_ = json.Unmarshal(body, &env)
+		if env.Next == "" {
+			break
+		}
+		p = path + "&next=" + url.QueryEscape(env.Next)
+	}
+	return d, nil
+}
+
+// timingOf sorts d and takes its median and 95th percentile.
+func timingOf(name string, d []time.Duration) timing {
 	slices.Sort(d)
-	return timing{name: "objects limit=100 following next (10 pages)", median: d[len(d)/2], p95: d[len(d)*95/100], n: len(d)}, nil
+	return timing{name: name, median: d[len(d)/2], p95: d[len(d)*95/100], n: len(d)}
 }
 
 // measureIngest warms the core up with untimed envelopes, as the reads are
