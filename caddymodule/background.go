@@ -23,6 +23,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // waitClosed waits up to d for ready to be closed (a loop's first success),
 // or for ctx; it reports whether ready was closed.
 func waitClosed(ctx context.Context, ready <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ready: // already, whatever d is
+		return true
+	default:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -278,11 +278,16 @@ func (a *TaxiiAuth) Provision(ctx caddy.Context) error {
 		a.revocations = newRevocations(a.RevocationURL, time.Duration(a.RevocationMaxAge), a.logger, a.metrics)
 		a.revocations.start(runCtx)
 	}
+	// Both fetch at once, so they share one start-up wait: where they come
+	// through this Caddy's own listeners (the cluster's token pool), which
+	// listen only once provisioning is over, two waits in a row would delay
+	// every start by both.
+	waitStart := time.Now()
 	if a.jwks != nil && !a.jwks.waitReady(ctx, jwksStartWait) {
 		a.logger.Warn("JWKS not available yet; Bearer tokens are refused until it is, retrying in the background",
 			slog.String("jwks_url", a.JWKSURL))
 	}
-	if a.revocations != nil && !a.revocations.waitReady(ctx, feedStartWait) {
+	if a.revocations != nil && !a.revocations.waitReady(ctx, feedStartWait-time.Since(waitStart)) {
 		a.logger.Warn("revocation feed not available yet; tokens get 503 until it answers, retrying in the background",
 			slog.String("revocation_url", a.RevocationURL))
 	}
