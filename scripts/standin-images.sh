@@ -13,6 +13,9 @@
 #                                             nonroot (65532), no shell
 #   taxiway-standin/postgres:15-bookworm      Debian's postgresql-15 behind deploy/standins/
 #                                             postgres-entrypoint.sh (the official image's contract)
+#   taxiway-standin/prometheus:v2             Debian's prometheus (2.42) as prom/prometheus lays
+#                                             it out, for the compose file's monitoring profile
+#                                             (Grafana has no Debian package: no stand-in)
 #
 # Prints the compose variables that select them (for eval). Each image is
 # built once: delete it (docker rmi) to build it again.
@@ -79,4 +82,16 @@ fi
 docker build -q -t $P/postgres:15-bookworm --build-arg BASE=$P/postgres-base:15-bookworm \
   -f deploy/standins/postgres.Dockerfile deploy/standins >/dev/null
 
-echo "export TAXIWAY_BUILD_IMAGE=$P/golang:1.26-bookworm TAXIWAY_RUNTIME_IMAGE=$P/distroless-static:nonroot POSTGRES_IMAGE=$P/postgres:15-bookworm"
+# Prometheus: Debian's package (its postinst adds a prometheus user the image does not use).
+if ! have $P/prometheus-base:v2; then
+  say "$P/prometheus:v2 (mmdebstrap with prometheus, about a minute)"
+  $sudo mmdebstrap --quiet --variant=minbase --include=prometheus \
+    --customize-hook='rm -rf "$1/var/cache/apt/archives/"*.deb "$1/var/lib/apt/lists/"*' \
+    bookworm "$CACHE/bookworm-prometheus.tar"
+  docker import "$CACHE/bookworm-prometheus.tar" $P/prometheus-base:v2 >/dev/null
+  rm -f "$CACHE/bookworm-prometheus.tar"
+fi
+docker build -q -t $P/prometheus:v2 --build-arg BASE=$P/prometheus-base:v2 \
+  -f deploy/standins/prometheus.Dockerfile deploy/standins >/dev/null
+
+echo "export TAXIWAY_BUILD_IMAGE=$P/golang:1.26-bookworm TAXIWAY_RUNTIME_IMAGE=$P/distroless-static:nonroot POSTGRES_IMAGE=$P/postgres:15-bookworm PROMETHEUS_IMAGE=$P/prometheus:v2"

@@ -17,7 +17,7 @@ t1=$(date +%s)
 
 # The official base images when this machine has them all (pulled by the
 # user), else the stand-ins; TAXIWAY_STANDINS=1 asks for the stand-ins.
-official=(golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot postgres:15-bookworm)
+official=(golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot postgres:15-bookworm prom/prometheus:v2.53.0)
 have_official=1
 for img in "${official[@]}"; do
   docker image inspect "$img" >/dev/null 2>&1 || have_official=0

@@ -325,7 +325,7 @@ func metricSum(t *testing.T, out, name string) float64 {
 // downLeavesNothing: `down -v` removes every container, network and volume
 // of the project.
 func (s *stack) downLeavesNothing(t *testing.T) {
-	s.mustCompose(t, "down", "-v", "--remove-orphans", "--timeout", "10")
+	s.mustCompose(t, "--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "10")
 	label := "label=com.docker.compose.project=" + project
 	for _, kind := range []string{"container", "network", "volume"} {
 		args := []string{kind, "ls", "-q", "--filter", label}

@@ -38,8 +38,10 @@ type stack struct {
 	t       *testing.T
 	envFile string
 	port    int // the published HTTPS port, on 127.0.0.1
-	client  *http.Client
-	phases  []phase
+	// prometheusPort is the monitoring profile's Prometheus, on 127.0.0.1.
+	prometheusPort int
+	client         *http.Client
+	phases         []phase
 	// alicePassword is the account the disable phase creates and disables.
 	alicePassword string
 }
@@ -127,8 +129,10 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, port: freePort(t)}
+	s := &stack{t: t, port: freePort(t), prometheusPort: freePort(t)}
 	set := map[string]string{
+		"PROMETHEUS_PORT":      strconv.Itoa(s.prometheusPort),
+		"GRAFANA_PORT":         strconv.Itoa(freePort(t)),
 		"POSTGRES_PASSWORD":    randomHex(t, 24),
 		"TAXIWAY_IDENTITY_KEY": randomHex(t, 32),
 		"HTTPS_PORT":           strconv.Itoa(s.port),
@@ -263,7 +267,7 @@ func TestCompose(t *testing.T) {
 				t.Logf("logs:\n%s", out)
 			}
 		}
-		s.compose(t, "down", "-v", "--remove-orphans", "--timeout", "5")
+		s.compose(t, "--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "5")
 		var total time.Duration
 		for _, p := range s.phases {
 			total += p.took
@@ -272,7 +276,7 @@ func TestCompose(t *testing.T) {
 	})
 
 	s.run("clean state", func(t *testing.T) {
-		s.mustCompose(t, "down", "-v", "--remove-orphans", "--timeout", "5")
+		s.mustCompose(t, "--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "5")
 	})
 	s.run("up --build --wait", func(t *testing.T) {
 		s.mustCompose(t, "up", "-d", "--build", "--wait", "--wait-timeout", "600")
@@ -285,6 +289,7 @@ func TestCompose(t *testing.T) {
 	})
 	s.run("isolation", s.isolation)
 	s.run("hardening", checkHardening)
+	s.run("monitoring profile: Prometheus", s.monitoring)
 	s.run("account disable refuses in 2s", s.disable)
 	var accepted []string
 	s.run("postgres restart under load", func(t *testing.T) {
