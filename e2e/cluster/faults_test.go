@@ -105,33 +105,8 @@ func TestFaults(t *testing.T) {
 		}
 		return nil
 	}
-	// killed: kill -9 of an instance's process by its pid, from outside
-	// the supervisor (as an OOM kill or a crash); the supervisor must bring
-	// it back within restartBound while the rest keeps serving.
 	killed := func(instance string, whileDown func(*testing.T) error) func(context.Context, *testing.T) error {
-		return func(ctx context.Context, t *testing.T) error {
-			pid := c.PID(instance)
-			if pid == 0 {
-				return fmt.Errorf("%s is not running", instance)
-			}
-			killedAt := time.Now()
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-				return fmt.Errorf("kill -9 %d (%s): %w", pid, instance, err)
-			}
-			if whileDown != nil {
-				if err := whileDown(t); err != nil {
-					return fmt.Errorf("with %s killed: %w", instance, err)
-				}
-			}
-			wctx, cancel := context.WithTimeout(ctx, restartBound)
-			defer cancel()
-			again, err := c.WaitRestarted(wctx, instance, pid)
-			if err != nil {
-				return fmt.Errorf("after kill -9 of %s: %w", instance, err)
-			}
-			t.Logf("%s: pid %d killed, pid %d ready %.1f s later", instance, pid, again, time.Since(killedAt).Seconds())
-			return nil
-		}
+		return func(ctx context.Context, t *testing.T) error { return killRestarted(ctx, t, c, instance, whileDown) }
 	}
 	faults := []fault{
 		{"kill -9 core-1; its supervisor restarts it", killed(localstack.Instance(localstack.Core, 1), nil)},
@@ -315,4 +290,32 @@ func waitWrites(w *workload, posts202 int, limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("no envelope accepted within %v", limit)
+}
+
+// killRestarted kills an instance's process by its pid, from outside the
+// supervisor (as an OOM kill or a crash would), runs whileDown (if any), and
+// waits until the supervisor has it back within restartBound while the rest
+// keeps serving.
+func killRestarted(ctx context.Context, t *testing.T, c *localstack.Cluster, instance string, whileDown func(*testing.T) error) error {
+	pid := c.PID(instance)
+	if pid == 0 {
+		return fmt.Errorf("%s is not running", instance)
+	}
+	killedAt := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill -9 %d (%s): %w", pid, instance, err)
+	}
+	if whileDown != nil {
+		if err := whileDown(t); err != nil {
+			return fmt.Errorf("with %s killed: %w", instance, err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, restartBound)
+	defer cancel()
+	again, err := c.WaitRestarted(wctx, instance, pid)
+	if err != nil {
+		return fmt.Errorf("after kill -9 of %s: %w", instance, err)
+	}
+	t.Logf("%s: pid %d killed, pid %d ready %.1f s later", instance, pid, again, time.Since(killedAt).Seconds())
+	return nil
 }

@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // TestClusterThroughPgBouncer: with a pgbouncer in transaction pooling mode
 // in front of each Postgres node (`taxiway local -replicas 2 -pgbouncer`),
 // every part works: logins, Basic and Bearer, Add Objects and its status,
-// paging on the standby with next.
+// paging on the standby with next; and a pgbouncer killed with kill -9 is
+// back within restartBound, with writes going through it again.
 func TestClusterThroughPgBouncer(t *testing.T) {
 	c := startCluster(t, func(cfg *localstack.ClusterConfig) { cfg.PgBouncer = true })
 	base := c.FrontURL()
@@ -24,8 +26,17 @@ func TestClusterThroughPgBouncer(t *testing.T) {
 	}
 	posted := map[string]bool{}
 	for i, auth := range []func(*http.Request){bearerAuth(token), basicAuth("test", "test"), bearerAuth(token)} {
+		if i == 1 {
+			killBouncer(t, c, "pgbouncer-primary")
+		}
 		body, ids := envelope(500)
 		r := call(base, "POST", demoObjects, auth, body)
+		// Connections pooled to the killed bouncer fail once each: a
+		// TAXII 503 with Retry-After, and the client sends again.
+		for try := 0; r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "" && try < 20; try++ {
+			time.Sleep(500 * time.Millisecond)
+			r = call(base, "POST", demoObjects, auth, body)
+		}
 		if r.status != http.StatusAccepted {
 			t.Fatalf("POST %d: status %d %s", i, r.status, r.body)
 		}
@@ -54,5 +65,14 @@ func TestClusterThroughPgBouncer(t *testing.T) {
 		if !posted[id] {
 			t.Fatalf("paging returned %s, never posted", id)
 		}
+	}
+}
+
+// killBouncer kills a pgbouncer of the cluster as a crash would and waits
+// until its supervisor has it back.
+func killBouncer(t *testing.T, c *localstack.Cluster, instance string) {
+	t.Helper()
+	if err := killRestarted(context.Background(), t, c, instance, nil); err != nil {
+		t.Fatal(err)
 	}
 }

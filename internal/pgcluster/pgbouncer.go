@@ -143,3 +143,9 @@ func BouncerDSN(dsn string) string {
 
 // Stop stops the bouncer (SIGINT: at once, closing client connections).
 func (b *Bouncer) Stop() error { return b.proc.stop(syscall.SIGINT, 10*time.Second) }
+
+// Exited is closed when the bouncer's process has exited.
+func (b *Bouncer) Exited() <-chan struct{} { return b.proc.exited }
+
+// Pid is the bouncer's process id.
+func (b *Bouncer) Pid() int { return b.proc.cmd.Process.Pid }

@@ -100,17 +100,20 @@ func ClusterDefaults(root string) ClusterConfig {
 	}
 }
 
-// Cluster is a running clustered stack. Every service instance and both
-// Postgres nodes run under supervisors that restart them when they exit on
-// their own (supervise.go).
+// Cluster is a running clustered stack. Every service instance, both
+// Postgres nodes and their pgbouncers run under supervisors that restart
+// them when they exit on their own (supervise.go).
 type Cluster struct {
-	cfg      ClusterConfig
-	bouncers []*pgcluster.Bouncer // [primary, standby] when PgBouncer
-	mu       sync.Mutex           // guards what follows
-	primary  *pgcluster.Cluster   // replaced by a restart
-	standby  *pgcluster.Cluster
-	nodes    map[string]*supervisor // "primary", "standby"
-	services map[string]*supervisor
+	cfg ClusterConfig
+	// bouncerDirs are the pgbouncers' socket folders, [primary, standby],
+	// when PgBouncer.
+	bouncerDirs []string
+	mu          sync.Mutex         // guards what follows
+	primary     *pgcluster.Cluster // replaced by a restart
+	standby     *pgcluster.Cluster
+	nodes       map[string]*supervisor // "primary", "standby"
+	bouncers    map[string]*supervisor // "primary", "standby", when PgBouncer
+	services    map[string]*supervisor
 	// failed receives why the stack cannot go on: a part in a crash loop.
 	failed chan error
 	// identityKey is shared by the gateways and the cores (a fresh random
@@ -165,7 +168,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	c = &Cluster{cfg: cfg, services: map[string]*supervisor{}, nodes: map[string]*supervisor{},
+	c = &Cluster{cfg: cfg, services: map[string]*supervisor{}, nodes: map[string]*supervisor{}, bouncers: map[string]*supervisor{},
 		identityKey: rand.Text() + rand.Text(), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -260,15 +263,37 @@ func (c *Cluster) startDatabase(ctx context.Context) error {
 	fmt.Fprintf(c.cfg.Progress, "postgres: standby streaming (%s replication)\n", mode)
 	if c.cfg.PgBouncer {
 		for i, node := range []*pgcluster.Cluster{p, s} {
-			dir := filepath.Join(c.cfg.DataDir, "pgbouncer-"+[]string{"primary", "standby"}[i])
-			b, err := pgcluster.StartBouncer(ctx, dir, node, 20)
-			if err != nil {
+			if err := c.startBouncer(ctx, []string{"primary", "standby"}[i], node); err != nil {
 				return err
 			}
-			c.bouncers = append(c.bouncers, b)
 		}
 		fmt.Fprintln(c.cfg.Progress, "pgbouncer: in front of both nodes (transaction pooling)")
 	}
+	return nil
+}
+
+// startBouncer starts the pgbouncer in front of a Postgres node under a
+// supervisor, as the nodes are: its clients lose their connections when it
+// dies, and reconnect to the restarted one on the same socket.
+func (c *Cluster) startBouncer(ctx context.Context, name string, node *pgcluster.Cluster) error {
+	dir := filepath.Join(c.cfg.DataDir, "pgbouncer-"+name)
+	sup, err := supervise(ctx, "pgbouncer-"+name, filepath.Join(dir, "pgbouncer.log"), c.cfg.Progress, c.failed,
+		func(ctx context.Context) (child, error) {
+			// Only the node's socket folder matters, which a restart of
+			// the node keeps.
+			b, err := pgcluster.StartBouncer(ctx, dir, node, 20)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.bouncers[name] = sup
+	c.mu.Unlock()
+	c.bouncerDirs = append(c.bouncerDirs, dir)
 	return nil
 }
 
@@ -321,15 +346,15 @@ func (c *Cluster) node(name string) (*pgcluster.Cluster, *supervisor) {
 
 // hosts are the socket folders the services connect to, primary first.
 func (c *Cluster) hosts() []string {
-	if len(c.bouncers) == 2 {
-		return []string{c.bouncers[0].SocketDir(), c.bouncers[1].SocketDir()}
+	if len(c.bouncerDirs) == 2 {
+		return c.bouncerDirs
 	}
 	return []string{c.pgDir("primary"), c.pgDir("standby")}
 }
 
 func (c *Cluster) dsn(attrs string, hosts ...string) string {
 	dsn := pgcluster.MultiHostDSN(Database, attrs, hosts...)
-	if len(c.bouncers) == 2 {
+	if len(c.bouncerDirs) == 2 {
 		dsn = pgcluster.BouncerDSN(dsn)
 	}
 	return dsn
@@ -505,8 +530,9 @@ func (c *Cluster) PIDs() map[string]int {
 	return out
 }
 
-// PID is the process id of a running instance (a service, or
-// "postgres-primary"/"postgres-standby"), 0 if it is not running.
+// PID is the process id of a running instance (a service,
+// "postgres-primary"/"postgres-standby" or, with PgBouncer,
+// "pgbouncer-primary"/"pgbouncer-standby"), 0 if it is not running.
 func (c *Cluster) PID(instance string) int {
 	s := c.supervisorOf(instance)
 	if s == nil {
@@ -524,12 +550,14 @@ func (c *Cluster) supervisorOf(instance string) *supervisor {
 	if node, ok := strings.CutPrefix(instance, "postgres-"); ok {
 		return c.nodes[node]
 	}
+	if node, ok := strings.CutPrefix(instance, "pgbouncer-"); ok {
+		return c.bouncers[node]
+	}
 	return c.services[instance]
 }
 
-// WaitRestarted waits until the supervisor of instance (a service or
-// "postgres-primary"/"postgres-standby") has a ready process other than
-// pid old, and returns its pid.
+// WaitRestarted waits until the supervisor of instance (as for PID) has a
+// ready process other than pid old, and returns its pid.
 func (c *Cluster) WaitRestarted(ctx context.Context, instance string, old int) (int, error) {
 	s := c.supervisorOf(instance)
 	if s == nil {
@@ -580,8 +608,11 @@ func (c *Cluster) Stop() error {
 	for _, name := range names {
 		errs = append(errs, c.StopInstance(name))
 	}
-	for _, b := range c.bouncers {
-		errs = append(errs, b.Stop())
+	for _, node := range []string{"primary", "standby"} {
+		c.mu.Lock()
+		sup := c.bouncers[node]
+		c.mu.Unlock()
+		errs = append(errs, sup.stop())
 	}
 	for _, node := range []string{"primary", "standby"} {
 		_, sup := c.node(node)
