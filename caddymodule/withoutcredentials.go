@@ -1,12 +1,6 @@
 package caddymodule
 
-import (
-	"net/http"
-	"net/url"
-	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-)
+import "net/http"
 
 // passesWithoutCredentials reports whether r goes on without an identity,
 // and as what (methodSkip or methodAnonymous): r carries no Authorization
@@ -23,7 +17,11 @@ func (a *TaxiiAuth) passesWithoutCredentials(r *http.Request) (string, bool, err
 	if len(r.Header.Values("Authorization")) != 0 {
 		return "", false, nil
 	}
-	if len(a.skip) > 0 && normalPath(r.URL) {
+	// Skip matchers are consulted only for a path spelled plainly, so
+	// that the backend receives, unauthenticated, nothing it might read
+	// differently from the matchers (which clean and decode the path):
+	// any other spelling of a skipped path is authenticated as usual.
+	if _, plain := canonicalPath(r.URL.EscapedPath()); plain && len(a.skip) > 0 {
 		skip, err := a.skip.AnyMatchWithError(r)
 		if err != nil {
 			return "", false, err
@@ -33,20 +31,4 @@ func (a *TaxiiAuth) passesWithoutCredentials(r *http.Request) (string, bool, err
 		}
 	}
 	return methodAnonymous, a.Anonymous, nil
-}
-
-// normalPath reports whether u's path is spelled so that what the skip
-// matchers see is what the backend receives: absolute, with no "." or ".."
-// segments and no empty ones ("//") once percent-decoded (Caddy's path
-// matcher cleans the path before matching, a backend may not), and with no
-// backslash and no percent-encoded slash or backslash (which a backend may
-// or may not take for a separator). Any other spelling of a skipped path
-// is authenticated as usual.
-func normalPath(u *url.URL) bool {
-	p := u.Path
-	if !strings.HasPrefix(p, "/") || strings.Contains(p, `\`) || caddyhttp.CleanPath(p, true) != p {
-		return false
-	}
-	esc := strings.ToLower(u.EscapedPath())
-	return !strings.Contains(esc, "%2f") && !strings.Contains(esc, "%5c")
 }
