@@ -673,6 +673,35 @@ func caddyfileVars(t *testing.T) map[string]bool {
 	return read
 }
 
+// adaptWithEnv runs `caddy adapt` (bin) on the root Caddyfile with exactly
+// env for its TAXIWAY_* variables (none of the test's own), fails the test
+// if Caddy refuses it, and returns the JSON config. what names env in the
+// failure.
+func adaptWithEnv(t *testing.T, bin string, env types.MappingWithEquals, what string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, "adapt", "--config", "Caddyfile", "--adapter", "caddyfile")
+	cmd.Dir = root
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAXIWAY_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for v, val := range env {
+		if val != nil {
+			cmd.Env = append(cmd.Env, v+"="+*val)
+		}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("adapting the Caddyfile with %s: %v\n%s", what, err, stderr)
+	}
+	return out
+}
+
 // TestGatewayEnvMatchesCaddyfile: every TAXIWAY_* variable the gateway sets
 // is read by the root Caddyfile, and the Caddyfile adapts with exactly the
 // gateway's environment.
@@ -694,26 +723,7 @@ func TestGatewayEnvMatchesCaddyfile(t *testing.T) {
 	// exactly the gateway's environment must work (snippets chosen by env,
 	// placeholders without defaults) and route to the compose services.
 	_, gateway := binaries(t)
-	cmd := exec.Command(gateway, "adapt", "--config", "Caddyfile")
-	cmd.Dir = root
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAXIWAY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for v, val := range gw.Environment {
-		if val != nil {
-			cmd.Env = append(cmd.Env, v+"="+*val)
-		}
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("adapting the Caddyfile with the gateway's compose environment: %v\n%s", err, stderr)
-	}
+	out := adaptWithEnv(t, gateway, gw.Environment, "the gateway's compose environment")
 	for _, dns := range []string{env(gw, "TAXIWAY_CORE_DNS"), env(gw, "TAXIWAY_TOKEN_DNS")} {
 		name, port, _ := strings.Cut(dns, " ")
 		if want := `"name":"` + name + `","port":"` + port + `"`; name == "" || !strings.Contains(string(out), want) {

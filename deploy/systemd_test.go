@@ -239,24 +239,7 @@ func checkGatewayUnit(t *testing.T, bin string, args []string, env types.Mapping
 			t.Errorf("the gateway unit sets %s, which the Caddyfile never reads", v)
 		}
 	}
-	cmd := exec.Command(bin, "adapt", "--config", "Caddyfile", "--adapter", "caddyfile")
-	cmd.Dir = root
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAXIWAY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for v, val := range env {
-		cmd.Env = append(cmd.Env, v+"="+*val)
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("adapting the Caddyfile with the gateway unit's environment: %v\n%s", err, stderr)
-	}
+	out := adaptWithEnv(t, bin, env, "the gateway unit's environment")
 	for _, s := range []string{`"dial":"` + *env["TAXIWAY_CORE_UPSTREAM"] + `"`, `"dial":"` + *env["TAXIWAY_TOKEN_UPSTREAM"] + `"`,
 		`"admin":{"listen":"unix//run/taxiway-gateway/admin.sock|0600"`} {
 		if !strings.Contains(string(out), s) {
