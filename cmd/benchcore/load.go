@@ -22,14 +22,11 @@ const (
 // COPY, exactly as the core stores them: date_added strictly increasing by
 // 1µs, version keys, version times.
 type loader struct {
-	pool    *pgxpool.Pool
-	base    time.Time
-	objects int // distinct objects loaded so far
-	rows    int
-	// probes for the measurements
-	multiID  string // an object with several versions
-	middleID string
-	addedAt  []time.Time // date_added of every row, to pick positions
+	pool      *pgxpool.Pool
+	base      time.Time
+	objects   int // distinct objects loaded so far
+	rows      int
+	lastAdded time.Time // date_added of the last row loaded
 }
 
 func newLoader(ctx context.Context, pool *pgxpool.Pool) (*loader, error) {
@@ -101,16 +98,10 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 				}
 				rows = append(rows, []any{uuid.MustParse(benchCollection), added, id, typ, version, key, "2.1",
 					newer, older, newer, older, raw, len(raw)})
-				l.addedAt = append(l.addedAt, added)
+				l.lastAdded = added
 				if typ == "ipv4-addr" {
 					break // SCOs have one version
 				}
-			}
-			if i%10 == 0 && l.multiID == "" {
-				l.multiID = id
-			}
-			if i == total/2 {
-				l.middleID = id
 			}
 		}
 		if _, err := l.pool.CopyFrom(ctx, pgx.Identifier{"taxii_objects"},
@@ -122,10 +113,7 @@ func (l *loader) loadTo(ctx context.Context, total int) error {
 		l.objects += n
 		l.rows += len(rows)
 	}
-	if l.middleID == "" {
-		l.middleID = l.multiID
-	}
-	_, err := l.pool.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`, uuid.MustParse(benchCollection), l.addedAt[len(l.addedAt)-1])
+	_, err := l.pool.Exec(ctx, `UPDATE taxii_collections SET last_date_added = $2 WHERE id = $1`, uuid.MustParse(benchCollection), l.lastAdded)
 	if err != nil {
 		return err
 	}

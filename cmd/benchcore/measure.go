@@ -150,12 +150,15 @@ func measure(ctx context.Context, bin, dbURL string, ld *loader, n, warmup, enve
 		_ = cmd.Wait()
 	}()
 	c := client{http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, base: base}
-	// A position 200 rows before the end, reached with added_after.
-	paths := readPaths(pathPoints{multiID: ld.multiID, middleID: ld.middleID, nearEnd: ld.addedAt[len(ld.addedAt)-200].Add(-time.Microsecond)})
-	res := sizeResult{objects: ld.objects, rows: ld.rows}
-	if !reads {
-		paths = nil
+	var paths []readPath
+	if reads {
+		points, err := pointsFrom(ctx, ld.pool)
+		if err != nil {
+			return sizeResult{}, err
+		}
+		paths = readPaths(points)
 	}
+	res := sizeResult{objects: ld.objects, rows: ld.rows}
 	for _, r := range paths {
 		t, err := c.timeGets(r.name, r.path, n)
 		if err != nil {

@@ -43,7 +43,7 @@ func readPaths(p pathPoints) []readPath {
 
 // pointsFrom finds the path points in a loaded database with queries on the
 // columns every schema version has (id, date_added), so that a baseline
-// loaded by an older benchcore is measured at the same places.
+// loaded by an older benchcore is measured at the same places as this one.
 func pointsFrom(ctx context.Context, pool *pgxpool.Pool) (pathPoints, error) {
 	var p pathPoints
 	var rows int
