@@ -104,16 +104,13 @@ func ClusterDefaults(root string) ClusterConfig {
 // Postgres nodes and their pgbouncers run under supervisors that restart
 // them when they exit on their own (supervise.go).
 type Cluster struct {
-	cfg ClusterConfig
-	// bouncerDirs are the pgbouncers' socket folders, [primary, standby],
-	// when PgBouncer.
-	bouncerDirs []string
-	mu          sync.Mutex         // guards what follows
-	primary     *pgcluster.Cluster // replaced by a restart
-	standby     *pgcluster.Cluster
-	nodes       map[string]*supervisor // "primary", "standby"
-	bouncers    map[string]*supervisor // "primary", "standby", when PgBouncer
-	services    map[string]*supervisor
+	cfg      ClusterConfig
+	mu       sync.Mutex         // guards what follows
+	primary  *pgcluster.Cluster // replaced by a restart
+	standby  *pgcluster.Cluster
+	nodes    map[string]*supervisor // "primary", "standby"
+	bouncers map[string]*supervisor // "primary", "standby", when PgBouncer
+	services map[string]*supervisor
 	// failed receives why the stack cannot go on: a part in a crash loop.
 	failed chan error
 	// identityKey is shared by the gateways and the cores (a fresh random
@@ -192,6 +189,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 }
 
 func (c *Cluster) pgDir(node string) string { return filepath.Join(c.cfg.DataDir, "postgres-"+node) }
+
+// bouncerDir holds the socket of the pgbouncer in front of node.
+func (c *Cluster) bouncerDir(node string) string {
+	return filepath.Join(c.cfg.DataDir, "pgbouncer-"+node)
+}
 
 // pgOptions bounds how long a node takes to come back after a crash:
 // crash recovery replays the WAL written since the last checkpoint, so
@@ -276,7 +278,7 @@ func (c *Cluster) startDatabase(ctx context.Context) error {
 // supervisor, as the nodes are: its clients lose their connections when it
 // dies, and reconnect to the restarted one on the same socket.
 func (c *Cluster) startBouncer(ctx context.Context, name string, node *pgcluster.Cluster) error {
-	dir := filepath.Join(c.cfg.DataDir, "pgbouncer-"+name)
+	dir := c.bouncerDir(name)
 	sup, err := supervise(ctx, "pgbouncer-"+name, filepath.Join(dir, "pgbouncer.log"), c.cfg.Progress, c.failed,
 		func(ctx context.Context) (child, error) {
 			// Only the node's socket folder matters, which a restart of
@@ -293,7 +295,6 @@ func (c *Cluster) startBouncer(ctx context.Context, name string, node *pgcluster
 	c.mu.Lock()
 	c.bouncers[name] = sup
 	c.mu.Unlock()
-	c.bouncerDirs = append(c.bouncerDirs, dir)
 	return nil
 }
 
@@ -346,15 +347,15 @@ func (c *Cluster) node(name string) (*pgcluster.Cluster, *supervisor) {
 
 // hosts are the socket folders the services connect to, primary first.
 func (c *Cluster) hosts() []string {
-	if len(c.bouncerDirs) == 2 {
-		return c.bouncerDirs
+	if c.cfg.PgBouncer {
+		return []string{c.bouncerDir("primary"), c.bouncerDir("standby")}
 	}
 	return []string{c.pgDir("primary"), c.pgDir("standby")}
 }
 
 func (c *Cluster) dsn(attrs string, hosts ...string) string {
 	dsn := pgcluster.MultiHostDSN(Database, attrs, hosts...)
-	if len(c.bouncerDirs) == 2 {
+	if c.cfg.PgBouncer {
 		dsn = pgcluster.BouncerDSN(dsn)
 	}
 	return dsn
